@@ -1,0 +1,204 @@
+"""The read-only audit: connect, gather facts, run every check, build the report.
+
+Built on pyinfra's API (same inventories, connectors and ``--limit`` as the
+``pyinfra`` CLI). Nothing here imports an operation: the audit can only run
+fact commands, which observe and never write.
+
+Example::
+
+    from hardening.audit import run_audit
+    report = run_audit("inventories/testbed.py", limit=["db_primary"])
+    print(report.summary_line())
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hardening.catalog import CATALOG, Item
+from hardening.checks import HostContext, registry
+from hardening.errors import HardeningError
+from hardening.inventory import host_groups, load_inventory, select_hosts
+from hardening.reports.model import HostInfo, Report
+from hardening.results import Outcome, Result, Status
+
+Progress = Callable[[str], None]
+
+
+def _stderr_progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def evaluate_host(
+    context: HostContext,
+    items: Sequence[Item] = CATALOG,
+    checks: dict[str, Callable[[HostContext], Outcome]] | None = None,
+) -> list[Result]:
+    """Judge every item on one host. A check shared by several items runs once."""
+    checks = registry() if checks is None else checks
+    outcomes: dict[str, tuple[Outcome, float]] = {}
+    results = []
+    for item in items:
+        function = checks.get(item.check)
+        if function is None:
+            results.append(
+                Result(
+                    item.id,
+                    context.name,
+                    Status.UNCHECKED,
+                    f"no check implemented yet ({item.check})",
+                )
+            )
+            continue
+        if item.groups and not context.in_group(*item.groups):
+            groups_text = ", ".join(context.groups) or "no group"
+            results.append(
+                Result(
+                    item.id,
+                    context.name,
+                    Status.NOT_APPLICABLE,
+                    f"applies to groups {', '.join(item.groups)}; "
+                    f"{context.name} is in {groups_text}",
+                    check=item.check,
+                )
+            )
+            continue
+        if item.check not in outcomes:
+            started = time.perf_counter()
+            try:
+                outcome = function(context)
+            except HardeningError as error:
+                outcome = Outcome.failed(f"could not observe: {error}")
+            except Exception as error:  # a broken check must not hide the other 149 items
+                outcome = Outcome.failed(
+                    f"check error: {type(error).__name__}: {error}",
+                    fix="report this as a bug in hardening",
+                )
+            outcomes[item.check] = (outcome, (time.perf_counter() - started) * 1000)
+            duration = outcomes[item.check][1]
+        else:
+            duration = 0.0  # the shared check's time is counted on its first item only
+        outcome = outcomes[item.check][0]
+        results.append(
+            Result(
+                item.id,
+                context.name,
+                outcome.status,
+                outcome.evidence,
+                outcome.fix,
+                check=item.check,
+                duration_ms=round(duration, 1),
+            )
+        )
+    return results
+
+
+def _init_state(state: Any, inventory: Any, hosts: list[Any], parallel: int | None) -> None:
+    from pyinfra.api import Config
+    from pyinfra.api.state import StateStage
+    from pyinfra.context import ctx_config, ctx_inventory
+
+    config = Config(PARALLEL=parallel or 0, CONNECT_TIMEOUT=10)
+    ctx_config.set(config)
+    ctx_inventory.set(inventory)
+    state.init(inventory, config, initial_limit=hosts)
+    state.set_stage(StateStage.Prepare)
+
+
+def _connect(state: Any, hosts: list[Any]) -> dict[str, str]:
+    """Connect to all hosts in parallel; return ``{host name: error}`` for failures."""
+    import gevent
+    from pyinfra.api.exceptions import ConnectError
+
+    errors: dict[str, str] = {}
+
+    def connect(host: Any) -> None:
+        try:
+            host.connect(show_errors=False, raise_exceptions=True)
+        except ConnectError as error:
+            errors[host.name] = _one_line(str(error))
+        except Exception as error:  # paramiko/socket errors not wrapped by pyinfra
+            errors[host.name] = _one_line(f"{type(error).__name__}: {error}")
+
+    gevent.joinall([state.pool.spawn(connect, host) for host in hosts])
+    return errors
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def run_audit(
+    inventory_path: str,
+    limit: Sequence[str] | None = None,
+    parallel: int | None = None,
+    items: Sequence[Item] = CATALOG,
+    progress: Progress | None = _stderr_progress,
+) -> Report:
+    """Audit the selected hosts of an inventory; never changes anything on them.
+
+    Unreachable hosts are listed in ``report.hosts`` with ``reachable=False``
+    and their error; the other hosts are audited.
+    """
+    import gevent
+    from pyinfra.api.facts import get_fact
+
+    say = progress or (lambda message: None)
+    from pyinfra.api import State
+
+    state = State(check_for_changes=False)
+    inventory = load_inventory(inventory_path, state)
+    hosts = select_hosts(inventory, limit)
+    _init_state(state, inventory, hosts, parallel)
+    checks = registry()
+
+    say(f"audit: connecting to {len(hosts)} host(s)")
+    errors = _connect(state, hosts)
+    infos = {
+        host.name: HostInfo(
+            host.name,
+            host_groups(host),
+            reachable=host.name not in errors,
+            error=_connection_hint(host, errors[host.name]) if host.name in errors else "",
+        )
+        for host in hosts
+    }
+    for name, info in infos.items():
+        if not info.reachable:
+            say(f"{name}: unreachable: {info.error}")
+
+    per_host: dict[str, list[Result]] = {}
+
+    def audit_host(host: Any) -> None:
+        started = time.perf_counter()
+
+        def getter(fact_class: type, **kwargs: Any) -> Any:
+            return get_fact(state, host, fact_class, kwargs={**kwargs, "_ignore_errors": True})
+
+        context = HostContext(host.name, host_groups(host), host.data.dict(), getter)
+        per_host[host.name] = evaluate_host(context, items, checks)
+        counts = sum(1 for r in per_host[host.name] if r.status is Status.FAIL)
+        say(
+            f"{host.name}: {len(context._cache)} facts, {len(per_host[host.name])} items, "
+            f"{counts} failing, {time.perf_counter() - started:.1f} s"
+        )
+
+    reachable = [host for host in hosts if infos[host.name].reachable]
+    greenlets = [state.pool.spawn(audit_host, host) for host in reachable]
+    gevent.joinall(greenlets, raise_error=True)
+    for host in reachable:
+        host.disconnect()
+
+    results = [result for host in hosts for result in per_host.get(host.name, [])]
+    return Report(hosts=list(infos.values()), results=results, inventory=inventory_path)
+
+
+def _connection_hint(host: Any, error: str) -> str:
+    address = host.data.get("ssh_hostname") or host.name
+    return (
+        f"cannot connect to {address} over SSH ({error}); check the address, that sshd "
+        "runs, and the ssh_user/ssh_key in the inventory"
+    )
