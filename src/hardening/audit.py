@@ -37,7 +37,8 @@ def evaluate_host(
     items: Sequence[Item] = CATALOG,
     checks: dict[str, Callable[[HostContext], Outcome]] | None = None,
 ) -> list[Result]:
-    """Judge every item on one host. A check shared by several items runs once."""
+    """Judge every item on one host. A check shared by several items runs once,
+    unless it is a ``per_item`` check (it reads ``context.item``)."""
     checks = registry() if checks is None else checks
     outcomes: dict[str, tuple[Outcome, float]] = {}
     results = []
@@ -66,7 +67,9 @@ def evaluate_host(
                 )
             )
             continue
-        if item.check not in outcomes:
+        key = item.id if getattr(function, "per_item", False) else item.check
+        if key not in outcomes:
+            context.item = item
             started = time.perf_counter()
             try:
                 outcome = function(context)
@@ -77,11 +80,11 @@ def evaluate_host(
                     f"check error: {type(error).__name__}: {error}",
                     fix="report this as a bug in hardening",
                 )
-            outcomes[item.check] = (outcome, (time.perf_counter() - started) * 1000)
-            duration = outcomes[item.check][1]
+            outcomes[key] = (outcome, (time.perf_counter() - started) * 1000)
+            duration = outcomes[key][1]
         else:
             duration = 0.0  # the shared check's time is counted on its first item only
-        outcome = outcomes[item.check][0]
+        outcome = outcomes[key][0]
         results.append(
             Result(
                 item.id,

@@ -104,6 +104,10 @@ def _build_parser() -> argparse.ArgumentParser:
     merge.add_argument("inputs", nargs="+", help="JSON reports written by `audit --format json`")
     merge.add_argument("--format", choices=FORMATS, default="json")
     merge.add_argument("--output", "-o", metavar="FILE")
+
+    from hardening.attest import add_commands
+
+    COMMANDS.update(add_commands(commands))  # attest, sign-off, keygen, attestations
     return parser
 
 

@@ -98,6 +98,20 @@ SETTINGS: tuple[Setting, ...] = (
         "str",
         "Variable in app_env_file that holds the JWT signing secret.",
     ),
+    Setting(
+        "attestations_dir",
+        "attestations",
+        "str",
+        "Directory of signed attestation records, relative to where the audit runs "
+        "(HARDENING_ATTESTATIONS overrides it); see docs/attestations.md.",
+    ),
+    Setting(
+        "attestation_keyring",
+        {},
+        "keyring",
+        "Who may sign attestations as which role: {name: {'key': 'ed25519:...', "
+        "'roles': ['tech-lead']}}; adds to <attestations_dir>/keyring.json.",
+    ),
 )
 
 _BY_KEY = {setting.key: setting for setting in SETTINGS}

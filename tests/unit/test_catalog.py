@@ -8,10 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from hardening.catalog import CATALOG, KINDS, SEVERITIES, get_item, packaged_checklist, parse_checklist
+from hardening.catalog import (
+    CATALOG,
+    KINDS,
+    SEVERITIES,
+    get_item,
+    packaged_checklist,
+    parse_checklist,
+)
 from hardening.checks import registry
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "production-deployment-checklist.md"
+SHARED = (
+    Path(__file__).resolve().parents[2].parent / "shared" / "production-deployment-checklist.md"
+)
 
 
 def _checklists() -> list[tuple[str, str]]:

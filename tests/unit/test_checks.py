@@ -71,17 +71,32 @@ def test_firewall_fails_when_default_deny_but_undeclared_port_open() -> None:
 
 
 FRESH_PG = {
-    PostgresDefaultLogins: {"installed": True, "listening": True, "accepted": ["postgres/postgres"]},
+    PostgresDefaultLogins: {
+        "installed": True,
+        "listening": True,
+        "accepted": ["postgres/postgres"],
+    },
     PostgresHbaRules: {
         "installed": True,
         "running": True,
         "rules": [
-            {"line": 1, "type": "host", "database": "all", "user": "all",
-             "address": "127.0.0.1", "netmask": "", "method": "trust"},
+            {
+                "line": 1,
+                "type": "host",
+                "database": "all",
+                "user": "all",
+                "address": "127.0.0.1",
+                "netmask": "",
+                "method": "trust",
+            },
         ],
     },
-    RedisAuthState: {"installed": True, "reachable": True, "open_without_auth": True,
-                     "accepted_default_passwords": []},
+    RedisAuthState: {
+        "installed": True,
+        "reachable": True,
+        "open_without_auth": True,
+        "accepted_default_passwords": [],
+    },
 }
 
 
@@ -93,8 +108,12 @@ def test_default_passwords_fail_and_pass() -> None:
     hardened = {
         PostgresDefaultLogins: {"installed": True, "listening": True, "accepted": []},
         PostgresHbaRules: {"installed": True, "running": True, "rules": []},
-        RedisAuthState: {"installed": True, "reachable": True, "open_without_auth": False,
-                         "accepted_default_passwords": []},
+        RedisAuthState: {
+            "installed": True,
+            "reachable": True,
+            "open_without_auth": False,
+            "accepted_default_passwords": [],
+        },
     }
     assert CHECKS["secrets.default_passwords"](context(hardened)).status is Status.PASS
 
@@ -105,12 +124,18 @@ def test_default_passwords_not_applicable_without_services() -> None:
 
 
 def test_jwt_strength() -> None:
-    weak = {EnvFileSummary: {"JWT_SECRET": {"length": 6, "alnum": True, "alnum_count": 6,
-                                            "placeholder": True}}}
+    weak = {
+        EnvFileSummary: {
+            "JWT_SECRET": {"length": 6, "alnum": True, "alnum_count": 6, "placeholder": True}
+        }
+    }
     outcome = CHECKS["secrets.jwt_secret_strength"](context(weak, app_env_file="/etc/app/env"))
     assert outcome.status is Status.FAIL and "placeholder" in outcome.evidence
-    strong = {EnvFileSummary: {"JWT_SECRET": {"length": 48, "alnum": True, "alnum_count": 48,
-                                              "placeholder": False}}}
+    strong = {
+        EnvFileSummary: {
+            "JWT_SECRET": {"length": 48, "alnum": True, "alnum_count": 48, "placeholder": False}
+        }
+    }
     outcome = CHECKS["secrets.jwt_secret_strength"](context(strong, app_env_file="/etc/app/env"))
     assert outcome.status is Status.PASS
     assert CHECKS["secrets.jwt_secret_strength"](context({})).status is Status.NOT_APPLICABLE
@@ -120,15 +145,21 @@ BOUNCER = {
     PgbouncerConfig: {
         "installed": True,
         "active": True,
-        "config": {"pgbouncer": {"listen_port": "6432", "pool_mode": "transaction"},
-                   "databases": {"*": "host=127.0.0.1 port=5432"}},
+        "config": {
+            "pgbouncer": {"listen_port": "6432", "pool_mode": "transaction"},
+            "databases": {"*": "host=127.0.0.1 port=5432"},
+        },
     },
-    ListeningSockets: [{"proto": "tcp", "address": "127.0.0.1", "port": 6432, "process": "pgbouncer"}],
+    ListeningSockets: [
+        {"proto": "tcp", "address": "127.0.0.1", "port": 6432, "process": "pgbouncer"}
+    ],
 }
 
 
 def test_pooling_pass_and_dsn_bypassing_the_pool() -> None:
-    assert CHECKS["postgres.pooling"](context(BOUNCER, groups=("db_primary",))).status is Status.PASS
+    assert (
+        CHECKS["postgres.pooling"](context(BOUNCER, groups=("db_primary",))).status is Status.PASS
+    )
     bypass = {**BOUNCER, EnvFileSummary: {"DATABASE_URL": {"url": {"host": "db", "port": 5432}}}}
     outcome = CHECKS["postgres.pooling"](
         context(bypass, groups=("db_primary",), app_env_file="/etc/app/env")
@@ -138,23 +169,29 @@ def test_pooling_pass_and_dsn_bypassing_the_pool() -> None:
 
 def test_pooling_fails_on_default_debian_config() -> None:
     fresh = {
-        PgbouncerConfig: {"installed": True, "active": True,
-                          "config": {"pgbouncer": {"listen_port": "6432"}, "databases": {}}},
+        PgbouncerConfig: {
+            "installed": True,
+            "active": True,
+            "config": {"pgbouncer": {"listen_port": "6432"}, "databases": {}},
+        },
         ListeningSockets: BOUNCER[ListeningSockets],
     }
     outcome = CHECKS["postgres.pooling"](context(fresh, groups=("db_primary",)))
     assert outcome.status is Status.FAIL and "no [databases]" in outcome.evidence
 
 
-def test_evaluate_host_accounts_for_every_item_and_shares_facts() -> None:
-    ctx = context({**FRESH_PG, NftablesRuleset: nft("nft_empty"), ListeningSockets: SOCKETS},
-                  groups=("web", "cache"))
+def test_evaluate_host_accounts_for_every_item_and_shares_facts(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HARDENING_ATTESTATIONS", str(tmp_path))  # an empty ledger
+    ctx = context(
+        {**FRESH_PG, NftablesRuleset: nft("nft_empty"), ListeningSockets: SOCKETS},
+        groups=("web", "cache"),
+    )
     results = evaluate_host(ctx, CATALOG, CHECKS)
     assert [r.item_id for r in results] == [item.id for item in CATALOG]
     statuses = {r.item_id: r.status for r in results}
     assert statuses["SEC-04"] is Status.FAIL
     assert statuses["DB-04"] is Status.NOT_APPLICABLE  # a check exists, host not in db groups
-    assert statuses["TEAM-01"] is Status.UNCHECKED
+    assert statuses["TEAM-01"] is Status.PENDING  # attest.signed: no record in the ledger
     assert all(r.evidence for r in results)
 
 

@@ -64,9 +64,7 @@ def test_unknown_limit(tmp_path: Path) -> None:
 
 
 def test_unreachable_host(tmp_path: Path) -> None:
-    inventory = write(
-        tmp_path, "web = [('down1', {'ssh_hostname': '127.0.0.1', 'ssh_port': 1})]\n"
-    )
+    inventory = write(tmp_path, "web = [('down1', {'ssh_hostname': '127.0.0.1', 'ssh_port': 1})]\n")
     done = hardening("audit", inventory, "--format", "json", "--output", str(tmp_path / "r.json"))
     assert_one_line_error(done, "down1", "cannot connect to 127.0.0.1")
 

@@ -33,7 +33,11 @@ def test_postgres_hba_rules_and_states() -> None:
         ["118|local|all|postgres|||peer", "125|host|all|all|127.0.0.1|255.255.255.255|trust"]
     )
     assert fact["running"] and fact["rules"][1]["method"] == "trust"
-    assert PostgresHbaRules().process(["#down"]) == {"installed": True, "running": False, "rules": []}
+    assert PostgresHbaRules().process(["#down"]) == {
+        "installed": True,
+        "running": False,
+        "rules": [],
+    }
     assert PostgresHbaRules().process(["#absent"])["installed"] is False
 
 
@@ -45,12 +49,16 @@ def test_postgres_default_logins() -> None:
 
 
 def test_redis_auth_state() -> None:
-    open_redis = RedisAuthState().process(["ping:PONG", "foobared:PONG", "redis:PONG", "password:PONG"])
+    open_redis = RedisAuthState().process(
+        ["ping:PONG", "foobared:PONG", "redis:PONG", "password:PONG"]
+    )
     assert open_redis["open_without_auth"] and open_redis["accepted_default_passwords"] == []
     foobared = RedisAuthState().process(
         ["ping:NOAUTH Authentication required.", "foobared:PONG", "redis:WRONGPASS", "password:x"]
     )
-    assert not foobared["open_without_auth"] and foobared["accepted_default_passwords"] == ["foobared"]
+    assert not foobared["open_without_auth"] and foobared["accepted_default_passwords"] == [
+        "foobared"
+    ]
     assert RedisAuthState().process(["#absent"])["installed"] is False
 
 
@@ -73,4 +81,7 @@ def test_pgbouncer_config_masks_passwords() -> None:
 def test_envfile_summary_and_virtualization() -> None:
     assert EnvFileSummary().process(["#absent"]) is None
     assert EnvFileSummary().process(['{"A": {"length": 3}}']) == {"A": {"length": 3}}
-    assert Virtualization().process(["container:lxc", "vm:none"]) == {"container": "lxc", "vm": "none"}
+    assert Virtualization().process(["container:lxc", "vm:none"]) == {
+        "container": "lxc",
+        "vm": "none",
+    }

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from hardening.catalog import Item
 from hardening.results import Outcome
 
 CheckFunction = Callable[["HostContext"], Outcome]
@@ -32,12 +33,18 @@ CheckFunction = Callable[["HostContext"], Outcome]
 _REGISTRY: dict[str, CheckFunction] = {}
 
 
-def check(name: str) -> Callable[[CheckFunction], CheckFunction]:
-    """Register a check function under ``name`` (e.g. ``"firewall.only_necessary_ports"``)."""
+def check(name: str, *, per_item: bool = False) -> Callable[[CheckFunction], CheckFunction]:
+    """Register a check function under ``name`` (e.g. ``"firewall.only_necessary_ports"``).
+
+    A check shared by several items runs once per host, unless ``per_item``: then it
+    runs for each item and reads which one from ``ctx.item`` (e.g. attestations).
+    """
 
     def register(function: CheckFunction) -> CheckFunction:
         if name in _REGISTRY and _REGISTRY[name] is not function:
             raise ValueError(f"check {name!r} is registered twice")
+        if per_item:
+            function.per_item = True  # type: ignore[attr-defined]
         _REGISTRY[name] = function
         return function
 
@@ -60,12 +67,14 @@ class HostContext:
     + data: the host's inventory data (``host.data`` as a plain mapping)
     + fact_getter: callable ``(FactClass, **kwargs) -> value``; results are cached here,
       so a fact needed by several checks is gathered once per host and run
+    + item: the catalog item being judged, set by the audit before each check runs
     """
 
     name: str
     groups: tuple[str, ...]
     data: dict[str, Any]
     fact_getter: Callable[..., Any]
+    item: Item | None = None
     _cache: dict[tuple, Any] = field(default_factory=dict)
 
     def fact(self, fact_class: type, **kwargs: Any) -> Any:
