@@ -36,7 +36,7 @@ def no_default_logins(port: int = 5432):
         yield StringCommand(
             f"f=$({_AS_POSTGRES} -c 'SHOW hba_file') &&",
             "sed -i -E '/^[[:space:]]*local/ s/[[:space:]]trust[[:space:]]*$/ peer/;",
-            "/^[[:space:]]*host/ s/[[:space:]]trust[[:space:]]*$/ scram-sha-256/' \"$f\" &&",
+            '/^[[:space:]]*host/ s/[[:space:]]trust[[:space:]]*$/ scram-sha-256/\' "$f" &&',
             f"{_AS_POSTGRES} -c 'SELECT pg_reload_conf()' >/dev/null",
         )
     else:
