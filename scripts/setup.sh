@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
+    zstd             # compresses the cached testbed images
     debootstrap      # builds the testbed's Debian 12 root filesystem (cached afterwards)
     iproute2         # network namespaces and veth pairs for testbed hosts
     socat            # forwards the Debian mirror to testbed hosts for apt

@@ -59,9 +59,10 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     audit.add_argument("--format", choices=FORMATS, default="table", help="report format")
     audit.add_argument("--output", "-o", metavar="FILE", help="write the report here")
-    audit.add_argument(
-        "--html", metavar="FILE", help="also write the self-contained HTML report here"
-    )
+    for extra in ("json", "junit", "html"):
+        audit.add_argument(
+            f"--{extra}", metavar="FILE", help=f"also write the {extra.upper()} report here"
+        )
     audit.add_argument("--parallel", type=int, metavar="N", help="hosts audited at once")
     audit.add_argument(
         "--verbose", "-v", action="store_true", help="list unchecked items one by one"
@@ -154,8 +155,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
         progress=None if args.quiet else _progress,
     )
     _write(_render(report, args.format, args.verbose), args.output)
-    if args.html:
-        _write(_render(report, "html"), args.html)
+    for extra in ("json", "junit", "html"):
+        if getattr(args, extra):
+            _write(_render(report, extra), getattr(args, extra))
     for host in report.unreachable_hosts:
         _progress(f"hardening: error: {host.name}: {host.error}")
     return _exit_code(report, args.strict)

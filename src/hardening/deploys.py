@@ -45,10 +45,9 @@ def firewall() -> None:
 
 @deploy("Default passwords replaced")
 def default_passwords() -> None:
-    if _in_groups(*DB_GROUPS):
-        postgres_ops.no_default_logins(name="PostgreSQL: no default or trust logins")
-    if _in_groups("cache"):
-        redis_ops.require_password(name="Redis: requires a generated password")
+    # wherever the service is installed, not only in its group: a forgotten Redis counts too
+    postgres_ops.no_default_logins(name="PostgreSQL: no default or trust logins")
+    redis_ops.require_password(name="Redis: requires a generated password")
 
 
 @deploy("Connection pooling")

@@ -36,6 +36,9 @@ def require_password(
 
         redis.require_password(name="Redis requires a password")
     """
+    if not host.get_fact(File, path=config):
+        host.noop(f"Redis is not installed here ({config} does not exist)")
+        return
     changed = False
     if not host.get_fact(File, path=secrets_conf):
         changed = True
