@@ -66,7 +66,10 @@ def testbed(privileged: None) -> Iterator[Bed]:
             down(config)
 
 
-_MODULE_BEDS = iter(range(1, 24))
+# Module beds are numbered 1..120; bed N uses subnets 10.77.(2N+1) and 10.77.(2N+2).
+# HARDENING_TEST_SLOT (0..9) gives concurrent pytest runs on one machine disjoint numbers.
+_SLOT = int(os.environ.get("HARDENING_TEST_SLOT", "0"))
+_MODULE_BEDS = iter(range(_SLOT * 12 + 1, _SLOT * 12 + 13))
 
 
 class ModuleBed:
@@ -123,7 +126,7 @@ def module_bed(privileged: None, tmp_path_factory: pytest.TempPathFactory) -> It
     env = {
         **os.environ,
         "HARDENING_TESTBED_PREFIX": f"hbm{number}",
-        "HARDENING_TESTBED_NET_OFFSET": str(10 * number),
+        "HARDENING_TESTBED_NET_OFFSET": str(2 * number),
         "HARDENING_TESTBED_STATE": str(tmp_path_factory.mktemp(f"bed{number}")),
     }
     config = BedConfig.from_env(env)
