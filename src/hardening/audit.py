@@ -18,8 +18,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from hardening.batch import gather
 from hardening.catalog import CATALOG, Item
-from hardening.checks import HostContext, registry
+from hardening.checks import HostContext, fact_key, registry
 from hardening.errors import HardeningError
 from hardening.inventory import host_groups, load_inventory, select_hosts
 from hardening.reports.model import HostInfo, Report
@@ -99,6 +100,25 @@ def evaluate_host(
     return results
 
 
+def planned_facts(
+    context: HostContext, items: Sequence[Item], checks: dict[str, Callable]
+) -> list[tuple[type, dict]]:
+    """Fact requests the checks will probably make on this host (for one batched gather).
+
+    The checks run once against facts' default values while their requests are recorded;
+    a check that asks for more once it sees real values gets those facts singly.
+    """
+    requested: dict[tuple, tuple[type, dict]] = {}
+
+    def record(fact_class: type, **kwargs: Any) -> Any:
+        requested.setdefault(fact_key(fact_class, kwargs), (fact_class, kwargs))
+        return fact_class().default()
+
+    rehearsal = HostContext(context.name, context.groups, context.data, record)
+    evaluate_host(rehearsal, items, checks)
+    return list(requested.values())
+
+
 def _init_state(state: Any, inventory: Any, hosts: list[Any], parallel: int | None) -> None:
     from pyinfra.api import Config
     from pyinfra.api.state import StateStage
@@ -140,11 +160,13 @@ def run_audit(
     parallel: int | None = None,
     items: Sequence[Item] = CATALOG,
     progress: Progress | None = _stderr_progress,
+    batch: bool = True,
 ) -> Report:
     """Audit the selected hosts of an inventory; never changes anything on them.
 
     Unreachable hosts are listed in ``report.hosts`` with ``reachable=False``
-    and their error; the other hosts are audited.
+    and their error; the other hosts are audited. With ``batch`` (the default) the
+    facts a host's checks need are gathered in one SSH round trip.
     """
     import gevent
     from pyinfra.api.facts import get_fact
@@ -174,19 +196,28 @@ def run_audit(
             say(f"{name}: unreachable: {info.error}")
 
     per_host: dict[str, list[Result]] = {}
+    stats: dict[str, dict[str, int]] = {}
 
     def audit_host(host: Any) -> None:
         started = time.perf_counter()
+        round_trips = 0
 
         def getter(fact_class: type, **kwargs: Any) -> Any:
+            nonlocal round_trips
+            round_trips += 1
             return get_fact(state, host, fact_class, kwargs={**kwargs, "_ignore_errors": True})
 
         context = HostContext(host.name, host_groups(host), host.data.dict(), getter)
+        if batch:
+            context._cache.update(gather(state, host, planned_facts(context, items, checks)))
+            round_trips += 1
         per_host[host.name] = evaluate_host(context, items, checks)
-        counts = sum(1 for r in per_host[host.name] if r.status is Status.FAIL)
+        failing = sum(1 for r in per_host[host.name] if r.status is Status.FAIL)
+        stats[host.name] = {"facts": len(context._cache), "round_trips": round_trips}
         say(
-            f"{host.name}: {len(context._cache)} facts, {len(per_host[host.name])} items, "
-            f"{counts} failing, {time.perf_counter() - started:.1f} s"
+            f"{host.name}: {len(context._cache)} facts in {round_trips} round trip(s), "
+            f"{len(per_host[host.name])} items, {failing} failing, "
+            f"{time.perf_counter() - started:.1f} s"
         )
 
     reachable = [host for host in hosts if infos[host.name].reachable]
@@ -196,7 +227,9 @@ def run_audit(
         host.disconnect()
 
     results = [result for host in hosts for result in per_host.get(host.name, [])]
-    return Report(hosts=list(infos.values()), results=results, inventory=inventory_path)
+    return Report(
+        hosts=list(infos.values()), results=results, inventory=inventory_path, stats=stats
+    )
 
 
 def _connection_hint(host: Any, error: str) -> str:

@@ -73,6 +73,11 @@ def _build_parser() -> argparse.ArgumentParser:
         help="exit 1 also when a critical/high item is unchecked or pending",
     )
     audit.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
+    audit.add_argument(
+        "--no-batch",
+        action="store_true",
+        help="gather each fact with its own SSH command (slower; for comparison)",
+    )
 
     testbed = commands.add_parser(
         "testbed",
@@ -153,6 +158,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         limit=args.limit,
         parallel=args.parallel,
         progress=None if args.quiet else _progress,
+        batch=not args.no_batch,
     )
     _write(_render(report, args.format, args.verbose), args.output)
     for extra in ("json", "junit", "html"):

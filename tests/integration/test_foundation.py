@@ -48,6 +48,13 @@ def test_fresh_hosts_fail_and_every_format_is_valid(bed, tmp_path: Path) -> None
     assert report["summary"]["counts"]["unchecked"] > 0  # coverage is honest
 
 
+def test_batched_and_single_fact_gathering_agree(bed, tmp_path: Path) -> None:
+    _, batched = audit_json(bed, tmp_path)
+    single = bed.hardening("audit", bed.inventory, "--no-batch", "--format", "json")
+    assert "in 1 round trip(s)" in bed.hardening("audit", bed.inventory).stderr
+    assert statuses(json.loads(single.stdout)) == statuses(batched)
+
+
 def test_audit_and_dry_run_change_nothing(bed, tmp_path: Path) -> None:
     before = {host: snapshot(bed, host) for host in ("tb1", "tb2")}
     audit_json(bed, tmp_path)

@@ -58,6 +58,11 @@ def registry() -> dict[str, CheckFunction]:
     return dict(_REGISTRY)
 
 
+def fact_key(fact_class: type, kwargs: dict[str, Any]) -> tuple:
+    """Cache key of a fact request: the class and its keyword arguments."""
+    return (fact_class, tuple(sorted(kwargs.items())))
+
+
 @dataclass
 class HostContext:
     """What a check may see of a host: its name, groups, inventory data and facts.
@@ -79,7 +84,7 @@ class HostContext:
 
     def fact(self, fact_class: type, **kwargs: Any) -> Any:
         """Return the fact's value for this host, gathering it at most once."""
-        key = (fact_class, tuple(sorted(kwargs.items())))
+        key = fact_key(fact_class, kwargs)
         if key not in self._cache:
             self._cache[key] = self.fact_getter(fact_class, **kwargs)
         return self._cache[key]

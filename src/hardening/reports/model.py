@@ -44,6 +44,8 @@ class Report:
         default_factory=lambda: datetime.now(UTC).replace(microsecond=0).isoformat()
     )
     tool_version: str = __version__
+    #: per host: facts gathered and SSH round trips the audit needed (not rendered)
+    stats: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def item(self, item_id: str) -> Item:
         return get_item(item_id)
