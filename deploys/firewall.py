@@ -1,8 +1,10 @@
-"""SEC-04: nftables default deny, only the inventory's ports, with lockout rollback.
+"""SEC-04 and SEC-07 (host part): net.* sysctls against SYN floods and spoofing, then
+nftables default deny, only the inventory's ports from their allowed sources, per-source
+rate limits on public ports, lockout rollback.
 
 pyinfra inventories/prod.py deploys/firewall.py
 """
 
-from hardening.deploys import firewall
+from hardening.deploys.firewall import firewall
 
 firewall()

@@ -1,8 +1,8 @@
-"""DB-04: pgBouncer connection pooling in front of PostgreSQL.
+"""DB-03..DB-08, DEP-07, OPS-D-03, OPS-W-05: PostgreSQL hardening, pooling, replication.
 
 pyinfra inventories/prod.py deploys/postgres.py
 """
 
-from hardening.deploys import connection_pooling
+from hardening.deploys.postgres import postgres
 
-connection_pooling()
+postgres()

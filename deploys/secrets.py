@@ -1,8 +1,8 @@
-"""SEC-01: replace default PostgreSQL and Redis credentials.
+"""SEC-01, SEC-10: default credentials replaced, generated into the secrets backend.
 
 pyinfra inventories/prod.py deploys/secrets.py
 """
 
-from hardening.deploys import default_passwords
+from hardening.deploys.secrets import default_passwords
 
 default_passwords()

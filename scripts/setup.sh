@@ -13,6 +13,8 @@ APT_PACKAGES=(
     nftables         # nft for ruleset fixtures and validation on the control node
     util-linux       # unshare, mount
     ca-certificates
+    ssh-audit        # independent verifier of the SSH hardening (tests)
+    prometheus       # promtool: validates and unit-tests the alert rules (tests)
 )
 
 missing=()

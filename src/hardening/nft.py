@@ -14,6 +14,7 @@ Every base chain hooked on ``input`` must let a packet through, so a port is:
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 OPEN, RESTRICTED, BLOCKED = "open", "restricted", "blocked"
@@ -88,7 +89,7 @@ def _chain_verdict(ruleset: dict, chain: dict, port: int, proto: str, depth: int
         if verdict == "restricted":
             restricted_accept = True
             continue
-        if verdict in ("drop", "reject") and match is True:
+        if verdict in ("drop", "reject") and match is True and not _rate_limited(rule):
             return RESTRICTED if restricted_accept else BLOCKED
         if verdict == "return" and match is True:
             break
@@ -97,6 +98,68 @@ def _chain_verdict(ruleset: dict, chain: dict, port: int, proto: str, depth: int
     if chain.get("policy", "accept") == "accept":
         return OPEN
     return RESTRICTED if restricted_accept else BLOCKED
+
+
+def _limits(statement: dict) -> list[dict]:
+    """``limit`` statements of one statement, also inside a set update or meter."""
+    limits = [statement["limit"]] if isinstance(statement.get("limit"), dict) else []
+    for key in ("set", "meter"):
+        body = statement.get(key)
+        if isinstance(body, dict):
+            inner = body.get("stmt", [])
+            for nested in inner if isinstance(inner, list) else [inner]:
+                if isinstance(nested, dict) and isinstance(nested.get("limit"), dict):
+                    limits.append(nested["limit"])
+    return limits
+
+
+def _rate_limited(rule: dict) -> bool:
+    """True for a rule that acts only on packets over a rate (``limit rate over``, meters)."""
+    return any(
+        limit.get("inv") for statement in rule.get("expr", []) for limit in _limits(statement)
+    )
+
+
+def rate_limited_ports(ruleset: dict, proto: str = "tcp") -> dict[int, str]:
+    """Ports whose new connections an input chain drops above a per-source rate.
+
+    ``{22: "25/second per source"}``, from rules like ``tcp dport { 22, 443 } ct state new
+    update @flood { ip saddr limit rate over 25/second } drop`` (or ``meter``).
+    """
+    limited: dict[int, str] = {}
+    for chain in input_chains(ruleset):
+        for rule in _rules_of(ruleset, chain):
+            expr = rule.get("expr", [])
+            if _rule_verdict(expr)[0] != "drop" or not _rate_limited(rule):
+                continue
+            rate = _per_source_rate(expr)
+            if rate is None:
+                continue
+            for port in _dports(expr, proto):
+                limited[port] = rate
+    return limited
+
+
+def _per_source_rate(expr: list[dict]) -> str | None:
+    for statement in expr:
+        for key in ("set", "meter"):
+            body = statement.get(key)
+            if isinstance(body, dict) and "saddr" in json.dumps(body.get("elem", body.get("key"))):
+                for limit in _limits(statement):
+                    return f"{limit.get('rate')}/{limit.get('per')} per source"
+    return None
+
+
+def _dports(expr: list[dict], proto: str) -> list[int]:
+    ports: list[int] = []
+    for statement in expr:
+        match = statement.get("match", {})
+        payload = match.get("left", {}).get("payload", {}) if isinstance(match, dict) else {}
+        if payload.get("field") == "dport" and payload.get("protocol") == proto:
+            right = match.get("right")
+            values = right.get("set", []) if isinstance(right, dict) else [right]
+            ports += [value for value in values if isinstance(value, int)]
+    return ports
 
 
 def _rule_verdict(expr: list[dict]) -> tuple[str | None, str | None]:

@@ -1,11 +1,15 @@
-"""Secret checks: default passwords (SEC-01) and the JWT secret's strength (SEC-02)."""
+"""Secret checks: default passwords (SEC-01), the JWT secret's strength (SEC-02), rotation age
+(SEC-08) and the secrets backend holding the generated credentials (SEC-10)."""
 
 from __future__ import annotations
+
+import time
 
 from hardening.checks import HostContext, check
 from hardening.facts.envfile import EnvFileSummary
 from hardening.facts.postgres import PostgresDefaultLogins, PostgresHbaRules
 from hardening.facts.redis import RedisAuthState
+from hardening.facts.secrets import SecretsMarker
 from hardening.results import Outcome
 from hardening.settings import default
 
@@ -111,3 +115,53 @@ def jwt_secret_strength(ctx: HostContext) -> Outcome:
     return Outcome.passed(
         f"{name} in {path}: {info['alnum_count']} alphanumeric characters, not a placeholder"
     )
+
+
+@check("secrets.backend_configured")
+def backend_configured(ctx: HostContext) -> Outcome:
+    """A secrets backend is configured and holds this host's generated credentials."""
+    config = ctx.setting("secrets_backend", default("secrets_backend"))
+    fix = "set secrets_backend in inventory, then run deploys/secrets.py"
+    if not config:
+        return Outcome.failed(
+            "no secrets_backend in inventory: credentials live on hosts only", fix
+        )
+    marker = ctx.fact(SecretsMarker)
+    if not marker:
+        return Outcome.failed(
+            f"secrets_backend is {config.get('type')}, but no credentials of this host are "
+            "recorded there",
+            fix="run deploys/secrets.py",
+        )
+    if marker.get("backend") != config.get("type"):
+        return Outcome.failed(
+            f"credentials are in {marker.get('location')}, inventory says {config.get('type')}",
+            fix="run deploys/secrets.py",
+        )
+    names = ", ".join(marker.get("credentials") or {}) or "none on this host"
+    return Outcome.passed(f"{marker.get('location')}; credentials: {names}")
+
+
+@check("secrets.rotation_age")
+def rotation_age(ctx: HostContext) -> Outcome:
+    """Every backend credential of this host was rotated within ``rotation_interval_days``."""
+    interval = ctx.setting("rotation_interval_days", default("rotation_interval_days"))
+    if not ctx.setting("secrets_backend", default("secrets_backend")):
+        return Outcome.failed(
+            "no secrets_backend: database credentials are not rotated",
+            fix="set secrets_backend, run deploys/secrets.py and schedule "
+            "deploys/rotate_credentials.py",
+        )
+    credentials = ctx.fact(SecretsMarker).get("credentials") or {}
+    if not credentials:
+        return Outcome.not_applicable("no rotated credentials on this host")
+    now, stale, fine = time.time(), [], []
+    for name, entry in sorted(credentials.items()):
+        days = (now - float(entry.get("promoted_at") or 0)) / 86400
+        (stale if days > interval else fine).append(f"{name} {days:.1f} days old")
+    if stale:
+        return Outcome.failed(
+            "; ".join(stale) + f" (interval {interval} days)",
+            fix="run deploys/rotate_credentials.py (and its timer)",
+        )
+    return Outcome.passed("; ".join(fine) + f" (interval {interval} days)")

@@ -16,16 +16,43 @@ from __future__ import annotations
 
 from pyinfra.api import deploy
 
+from hardening.deploys.backups import backups
 from hardening.deploys.firewall import firewall
-from hardening.deploys.postgres import connection_pooling
+from hardening.deploys.monitoring import monitoring
+from hardening.deploys.postgres import (
+    connection_pooling,
+    postgres_hardening,
+    postgres_monitoring,
+    replication,
+)
 from hardening.deploys.secrets import default_passwords
+from hardening.deploys.ssh import ssh_hardening
 
-__all__ = ["connection_pooling", "default_passwords", "firewall", "harden"]
+__all__ = [
+    "backups",
+    "connection_pooling",
+    "default_passwords",
+    "firewall",
+    "harden",
+    "monitoring",
+    "postgres_hardening",
+    "postgres_monitoring",
+    "replication",
+    "ssh_hardening",
+]
 
 
 @deploy("Harden: every enforceable checklist item that exists so far")
 def harden() -> None:
     default_passwords()
+    ssh_hardening()
+    postgres_hardening()
     connection_pooling()
-    # last: the ruleset is checked against what the services above listen on
+    # the standby is rebuilt here, so the daily report comes after it
+    replication()
+    postgres_monitoring()
+    # only where a backup repository is configured (backup_s3_endpoint)
+    backups()
+    monitoring()
+    # last: the ruleset (and DDoS sysctls) are checked against what the services listen on
     firewall()

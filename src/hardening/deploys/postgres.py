@@ -1,23 +1,164 @@
-"""DB-04: connection pooling with pgBouncer on the database hosts."""
+"""PostgreSQL: hardening (DB-05, DB-07, DB-08), pooling (DB-04), indexes (DB-06),
+streaming replication (DB-03), the daily report (OPS-D-03, OPS-W-05) and the failover runbook.
+
+Order in ``harden()``: ``postgres_hardening``, ``connection_pooling``, ``replication``,
+``postgres_monitoring`` (the standby must be rebuilt before its report runs).
+"""
 
 from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.api.exceptions import DeployError
 
 from hardening.deploys._common import DB_GROUPS, in_groups
+from hardening.facts.postgres import REPLICATION_ROLE, PostgresServiceLimits
 from hardening.operations import pgbouncer as pgbouncer_ops
+from hardening.operations import postgres as postgres_ops
+from hardening.operations import postgres_replication as replication_ops
+from hardening.operations._render import render
 from hardening.settings import setting
 
 
-@deploy("Connection pooling")
-def connection_pooling() -> None:
+def _address(inventory_host) -> str:  # noqa: ANN001 - a pyinfra Host
+    """The address other hosts reach ``inventory_host`` at (its SSH hostname)."""
+    return inventory_host.data.get("ssh_hostname") or inventory_host.name
+
+
+def _db_hosts(group: str) -> list:
+    return list(host.inventory.get_group(group, []))
+
+
+def _the_primary():  # noqa: ANN202 - a pyinfra Host or None
+    primaries = _db_hosts("db_primary")
+    if len(primaries) > 1:
+        names = ", ".join(h.name for h in primaries)
+        raise DeployError(f"the inventory has {len(primaries)} primaries ({names}): keep one")
+    return primaries[0] if primaries else None
+
+
+def listen_addresses() -> list[str]:
+    """``postgres_listen_addresses``, else localhost plus this host's address when the
+    inventory has replicas or client networks."""
+    declared = setting(host.data, "postgres_listen_addresses")
+    if declared:
+        return list(declared)
+    networked = _db_hosts("db_replica") or setting(host.data, "postgres_client_networks")
+    return ["localhost", _address(host)] if networked else ["localhost"]
+
+
+def shared_buffers_mb() -> int:
+    """``postgres_shared_buffers_percent`` of the host's memory, capped, at least 128 MB."""
+    memory_mb = host.get_fact(PostgresServiceLimits)["memory_kb"] // 1024
+    share = memory_mb * setting(host.data, "postgres_shared_buffers_percent") // 100
+    return max(128, min(share, setting(host.data, "postgres_shared_buffers_max_mb")))
+
+
+@deploy("PostgreSQL hardening")
+def postgres_hardening() -> None:
     if not in_groups(*DB_GROUPS):
         return
+    postgres_ops.service_limits(
+        name="PostgreSQL systemd limits",
+        limit_nofile=setting(host.data, "postgres_limit_nofile"),
+        memory_max=setting(host.data, "postgres_memory_max"),
+    )
+    postgres_ops.server_settings(
+        name="PostgreSQL settings (conf.d/40-hardening.conf)",
+        content=render(
+            "postgresql-hardening.conf.j2",
+            listen_addresses=listen_addresses(),
+            log_min_duration_ms=setting(host.data, "postgres_log_min_duration_ms"),
+            max_connections=setting(host.data, "postgres_max_connections"),
+            statement_timeout_ms=setting(host.data, "postgres_statement_timeout_ms"),
+            idle_in_transaction_timeout_ms=setting(
+                host.data, "postgres_idle_in_transaction_timeout_ms"
+            ),
+            work_mem_mb=setting(host.data, "postgres_work_mem_mb"),
+            shared_buffers_mb=shared_buffers_mb(),
+        ),
+    )
+    postgres_ops.hba(
+        name="pg_hba.conf least privilege",
+        replica_addresses=[
+            _address(h)
+            for h in _db_hosts("db_replica") + _db_hosts("db_primary")
+            if h.name != host.name
+        ],
+        client_networks=setting(host.data, "postgres_client_networks"),
+        replication_role=REPLICATION_ROLE,
+    )
+    if in_groups("db_primary"):
+        postgres_ops.pg_stat_statements(name="pg_stat_statements extension")
+        postgres_ops.indexes(
+            name="Declared indexes", declared=setting(host.data, "postgres_indexes")
+        )
+
+
+def _pooling(server_host: str = "127.0.0.1") -> None:
     pgbouncer_ops.pooling(
         name="pgBouncer in front of PostgreSQL",
         listen_port=setting(host.data, "pgbouncer_port"),
         pool_mode=setting(host.data, "pgbouncer_pool_mode"),
         default_pool_size=setting(host.data, "pgbouncer_default_pool_size"),
         max_client_conn=setting(host.data, "pgbouncer_max_client_conn"),
+        server_host=server_host,
     )
+
+
+@deploy("Connection pooling")
+def connection_pooling() -> None:
+    if not in_groups(*DB_GROUPS):
+        return
+    _pooling()
+
+
+@deploy("Streaming replication")
+def replication() -> None:
+    primary = _the_primary()
+    replicas = _db_hosts("db_replica")
+    if primary is None or not replicas:
+        return
+    if host.name == primary.name:
+        replication_ops.primary(
+            name="Replication primary: role, slots, heartbeat",
+            standbys=[h.name for h in replicas],
+        )
+    elif in_groups("db_replica"):
+        replication_ops.standby(
+            name=f"Streaming standby of {primary.name}",
+            primary_name=primary.name,
+            primary_address=_address(primary),
+        )
+
+
+@deploy("PostgreSQL monitoring")
+def postgres_monitoring() -> None:
+    if not in_groups(*DB_GROUPS):
+        return
+    postgres_ops.daily_report(
+        name="Daily PostgreSQL performance report",
+        on_calendar=f"*-*-* {setting(host.data, 'postgres_daily_report_time')}",
+    )
+
+
+@deploy("PostgreSQL: everything of issue 7 this module enforces")
+def postgres() -> None:
+    postgres_hardening()
+    connection_pooling()
+    replication()
+    postgres_monitoring()
+
+
+@deploy("Failover: promote the standby, repoint pgBouncer, fence the old primary")
+def failover() -> None:
+    primary = _the_primary()
+    replicas = _db_hosts("db_replica")
+    if primary is None or not replicas:
+        raise DeployError("failover needs a db_primary and a db_replica host in the inventory")
+    new_primary = replicas[0]
+    if host.name == primary.name:
+        replication_ops.fence(name="Fence the old primary")
+        _pooling(server_host=_address(new_primary))
+    elif host.name == new_primary.name:
+        replication_ops.promote(name="Promote the standby")

@@ -17,9 +17,11 @@ from pyinfra import host
 from pyinfra.api import FunctionCommand, OperationError, StringCommand, operation
 from pyinfra.api.command import QuoteString
 from pyinfra.facts.files import Sha1File
+from pyinfra.facts.server import Sysctl
 from pyinfra.operations import files
 
 from hardening.facts.nftables import NftablesRuleset
+from hardening.firewall_policy import split_families
 from hardening.nft import default_deny
 from hardening.operations._render import render, sha1
 
@@ -27,9 +29,32 @@ ROLLBACK_UNIT = "hardening-nft-rollback"
 ROLLBACK_RULESET = "/etc/nftables.rollback.conf"
 
 
-def render_ruleset(ports: set[tuple[int, str]]) -> str:
-    """The nftables configuration for a set of ``(port, proto)`` pairs."""
-    return render("nftables.conf.j2", ports=sorted(ports))
+def render_ruleset(
+    ports: set[tuple[int, str]],
+    restricted: dict[tuple[int, str], tuple[str, ...]] | None = None,
+    limited: set[int] | None = None,
+    rate: int = 0,
+) -> str:
+    """The nftables configuration: ``ports`` open to all, ``restricted`` to some sources.
+
+    + ports: ``(port, proto)`` pairs accepted from everyone
+    + restricted: ``(port, proto) -> addresses/networks`` accepted only from those
+      (an empty tuple: from nobody)
+    + limited: TCP ports whose new connections are rate-limited per source
+    + rate: new connections per second and source before they are dropped (0: no limit)
+    """
+    rows = []
+    for (port, proto), sources in sorted((restricted or {}).items()):
+        v4, v6 = split_families(sources)
+        if (port, proto) not in ports and (v4 or v6):
+            rows.append((port, proto, v4, v6))
+    return render(
+        "nftables.conf.j2",
+        ports=sorted(ports),
+        restricted=rows,
+        limited=sorted(limited or ()) if rate > 0 else [],
+        rate=int(rate),
+    )
 
 
 def confirm_ssh_reachable(address: str, port: int, timeout: float = 5.0) -> None:
@@ -60,11 +85,17 @@ def ruleset(
     ssh_port: int = 22,
     rollback_seconds: int = 60,
     path: str = "/etc/nftables.conf",
+    restricted: dict[tuple[int, str], tuple[str, ...]] | None = None,
+    limited: set[int] | None = None,
+    rate: int = 0,
 ):
     """
     Load a default-deny nftables ruleset that opens only ``ports``, safely.
 
     + ports: ``(port, proto)`` pairs to accept from the network (SSH must be among them)
+    + restricted: ``(port, proto) -> sources`` accepted only from those IP addresses/networks
+    + limited: TCP ports (SSH, 80, 443) whose new connections are rate-limited per source
+    + rate: new connections per second one source may open to ``limited`` ports (0: no limit)
     + ssh_port: the port the control node uses; checked through the new rules
     + rollback_seconds: when the previous ruleset comes back unless SSH was confirmed
     + path: the ruleset file that ``nftables.service`` loads at boot
@@ -76,6 +107,9 @@ def ruleset(
         firewall.ruleset(
             name="Default-deny firewall",
             ports={(22, "tcp"), (443, "tcp")},
+            restricted={(9100, "tcp"): ("10.0.0.9",)},
+            limited={22, 443},
+            rate=25,
         )
     """
     if (ssh_port, "tcp") not in ports:
@@ -83,7 +117,7 @@ def ruleset(
             f"the firewall policy does not allow SSH ({ssh_port}/tcp): refusing to lock the "
             "operator out; add it to firewall_allowed_ports or fix ssh_port"
         )
-    content = render_ruleset(ports)
+    content = render_ruleset(ports, restricted, limited, rate)
     live = host.get_fact(NftablesRuleset)
     if not live["available"]:
         raise OperationError("nft is not installed: install the nftables package first")
@@ -128,3 +162,32 @@ def ruleset(
         yield FunctionCommand(confirm_ssh_reachable, (address, int(ssh_port)), {})
     yield StringCommand(f"systemctl stop {ROLLBACK_UNIT}.timer >/dev/null 2>&1 || true")
     yield StringCommand("systemctl enable --quiet nftables.service")
+
+
+@operation()
+def sysctls(values: dict[str, int | str], path: str = "/etc/sysctl.d/60-hardening.conf"):
+    """
+    Set kernel parameters now and at boot (one ``sysctl.d`` file), only those that differ.
+
+    + values: sysctl name -> value
+    + path: the ``/etc/sysctl.d`` file that keeps them across reboots
+
+    **Example:**
+
+    .. code:: python
+
+        firewall.sysctls(
+            name="SYN cookies",
+            values={"net.ipv4.tcp_syncookies": 1},
+            path="/etc/sysctl.d/60-hardening-ddos.conf",
+        )
+    """
+    content = "".join(f"{key} = {value}\n" for key, value in sorted(values.items()))
+    header = "# Managed by hardening; local changes are overwritten.\n"
+    yield from files.put._inner(src=StringIO(header + content), dest=path, mode="0644")
+    live = host.get_fact(Sysctl, keys=sorted(values))
+    stale = [key for key, value in sorted(values.items()) if str(live.get(key)) != str(value)]
+    if not stale:
+        host.noop(f"{len(values)} sysctls already have their values")
+        return
+    yield StringCommand("sysctl -q", *[QuoteString(f"{key}={values[key]}") for key in stale])

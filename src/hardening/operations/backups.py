@@ -1,0 +1,282 @@
+"""Backup operations: pgBackRest to an encrypted S3 repository, WAL archiving, timers.
+
+Secrets never appear on a command line or in pyinfra's output: the repository passphrase
+is generated on the host into a 0600 file, the S3 key is uploaded (not ``--diff``-logged)
+into a 0600 file through a private directory.
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.api import FileUploadCommand, StringCommand, operation
+from pyinfra.api.command import QuoteString
+from pyinfra.facts.files import Sha1File
+from pyinfra.operations import files, systemd
+
+from hardening.facts.pgbackrest import (
+    PgArchiver,
+    PgbackrestConfig,
+    PgbackrestInfo,
+)
+from hardening.operations._render import render, sha1
+
+CONF_DIR = "/etc/pgbackrest"
+CA_FILE = f"{CONF_DIR}/s3-ca.pem"
+S3_SECRETS = f"{CONF_DIR}/conf.d/hardening-s3.conf"
+CIPHER_FILE = f"{CONF_DIR}/conf.d/hardening-cipher.conf"
+PRIVATE_DIR = f"{CONF_DIR}/.hardening"
+ARCHIVE_CONF = "/etc/postgresql/15/main/conf.d/50-hardening-backup.conf"
+UNIT_DIR = "/etc/systemd/system"
+_PSQL = "runuser -u postgres -- psql -XAtq"
+
+
+def put_config(path: str, content: str, mode: str = "0644", group: str = "root"):
+    """``files.put`` of rendered text, owned by root:``group``; True when it changes."""
+    changed = host.get_fact(Sha1File, path=path) != sha1(content)
+    yield from files.put._inner(
+        src=StringIO(content), dest=path, user="root", group=group, mode=mode
+    )
+    return changed
+
+
+def put_secret_file(path: str, content: str, owner: str = "postgres"):
+    """Upload ``content`` to a 0600 file without logging it; noop when it is unchanged.
+
+    The upload lands in a 0700 directory first (never in /tmp), then ``install`` moves it.
+    """
+    if host.get_fact(Sha1File, path=path) == sha1(content):
+        host.noop(f"{path} is up to date")
+        return
+    staged = f"{PRIVATE_DIR}/upload"
+    yield StringCommand("install -d -m 0700 -o root -g root", QuoteString(PRIVATE_DIR))
+    yield FileUploadCommand(StringIO(content), staged, remote_temp_filename=f"{staged}.tmp")
+    yield StringCommand(
+        "install -m 0600 -o",
+        QuoteString(owner),
+        "-g",
+        QuoteString(owner),
+        QuoteString(staged),
+        QuoteString(path),
+        "&& rm -f",
+        QuoteString(staged),
+    )
+
+
+@operation()
+def repository(
+    endpoint: str,
+    key: str,
+    key_secret: str,
+    bucket: str = "pgbackrest",
+    region: str = "us-east-1",
+    port: int = 443,
+    repo_path: str = "/pgbackrest",
+    ca_pem: str = "",
+    retention_full: int = 2,
+    start_fast: bool = False,
+    stanza: str = "main",
+    pg_path: str = "/var/lib/postgresql/15/main",
+    pg_port: int = 5432,
+):
+    """
+    Configure pgBackRest for an encrypted (aes-256-cbc) S3 repository.
+
+    + endpoint / port / bucket / region / repo_path: where the repository lives (HTTPS)
+    + key / key_secret: S3 credentials, written to a 0600 file (never on a command line)
+    + ca_pem: PEM text of the CA that signed the endpoint's certificate (empty: system CAs)
+    + retention_full: full backups kept; with weekly fulls (N-1)*7 days stay restorable
+    + start_fast: force a checkpoint when a backup starts
+
+    The passphrase is generated once on the host (``/dev/urandom``, never changed, never
+    read back); losing it makes the repository unreadable, so back up the 0600 file
+    ``conf.d/hardening-cipher.conf`` separately.
+
+    **Example:**
+
+    .. code:: python
+
+        backups.repository(name="pgBackRest repository", endpoint="s3.example.net",
+                           key=key, key_secret=secret, bucket="db-backups")
+    """
+    if int(retention_full) < 1:
+        raise ValueError("retention_full must be at least 1")
+    if not endpoint or not key or not key_secret:
+        raise ValueError("the S3 endpoint, key and key secret are required")
+    yield from files.directory._inner(path=f"{CONF_DIR}/conf.d", user="root", mode="0755")
+    if ca_pem:
+        yield from put_config(CA_FILE, ca_pem)
+    content = render(
+        "pgbackrest.conf.j2",
+        endpoint=endpoint,
+        port=int(port),
+        bucket=bucket,
+        region=region,
+        repo_path=repo_path,
+        ca_file=CA_FILE if ca_pem else "",
+        retention_full=int(retention_full),
+        start_fast=bool(start_fast),
+        stanza=stanza,
+        pg_path=pg_path,
+        pg_port=int(pg_port),
+    )
+    yield from put_config(f"{CONF_DIR}/pgbackrest.conf", content, mode="0640", group="postgres")
+    yield from put_secret_file(
+        S3_SECRETS, f"[global]\nrepo1-s3-key={key}\nrepo1-s3-key-secret={key_secret}\n"
+    )
+    options = host.get_fact(PgbackrestConfig)["options"].get("global", {})
+    if options.get("repo1-cipher-pass") == "set":
+        host.noop("the repository passphrase exists (never regenerated)")
+    else:
+        target = QuoteString(CIPHER_FILE)
+        yield StringCommand(
+            "test -s",
+            target,
+            "|| (umask 077 && { echo '[global]'; printf 'repo1-cipher-pass=';",
+            "head -c 48 /dev/urandom | base64 -w0; echo; } >",
+            QuoteString(f"{CIPHER_FILE}.new"),
+            "&& chown postgres:postgres",
+            QuoteString(f"{CIPHER_FILE}.new"),
+            "&& mv",
+            QuoteString(f"{CIPHER_FILE}.new"),
+            target,
+            ")",
+        )
+
+
+@operation()
+def archiving(stanza: str = "main", archive_timeout: int = 60, path: str = ARCHIVE_CONF):
+    """
+    WAL archiving to pgBackRest (``archive_mode``, ``archive_command``, ``archive_timeout``).
+
+    Reloads PostgreSQL when the file changes; restarts it only when the server reports a
+    parameter that needs it (``pending_restart``, i.e. ``archive_mode`` the first time).
+
+    **Example:**
+
+    .. code:: python
+
+        backups.archiving(name="WAL archiving", archive_timeout=60)
+    """
+    archiver = host.get_fact(PgArchiver)
+    if not archiver["running"]:
+        raise ValueError("PostgreSQL is not running here: cannot configure WAL archiving")
+    content = render(
+        "postgresql-backup.conf.j2", stanza=stanza, archive_timeout=int(archive_timeout)
+    )
+    changed = yield from put_config(path, content, group="postgres")
+    if changed:
+        yield StringCommand(
+            f"{_PSQL} -c 'SELECT pg_reload_conf()' >/dev/null && sleep 1 &&",
+            f"if [ \"$({_PSQL} -c 'SELECT count(*) FROM pg_settings WHERE pending_restart')\"",
+            "!= 0 ]; then systemctl restart postgresql@15-main; fi",
+        )
+    elif archiver["pending_restart"]:
+        yield StringCommand("systemctl restart postgresql@15-main")
+    else:
+        host.noop("WAL archiving is configured and active")
+
+
+@operation()
+def stanza(stanza: str = "main"):
+    """
+    Create the pgBackRest stanza when the repository does not have it, then ``check`` it.
+
+    A stanza that exists for another database (system id mismatch) or an unreachable
+    repository stops the deploy with pgBackRest's own one-line reason; nothing is deleted.
+
+    **Example:**
+
+    .. code:: python
+
+        backups.stanza(name="pgBackRest stanza")
+    """
+    info = host.get_fact(PgbackrestInfo, stanza=stanza)
+    if info["status_code"] in (0, 2):  # ok, or "no valid backups" (stanza exists)
+        host.noop(f"stanza {stanza} exists ({info['status']})")
+        return
+    yield StringCommand(
+        "cd /tmp && { out=$(runuser -u postgres -- pgbackrest --log-level-console=error",
+        f"--stanza={stanza} stanza-create 2>&1 && runuser -u postgres -- pgbackrest",
+        f"--log-level-console=error --stanza={stanza} check 2>&1) ||",
+        f'{{ echo "pgBackRest stanza {stanza}: $(printf "%s" "$out" | grep -m1 ERROR ||',
+        'printf "%s" "$out" | tail -n1)" >&2; exit 1; }; }',
+    )
+
+
+@operation()
+def backup(stanza: str = "main", backup_type: str = "full", only_if_none: bool = True):
+    """
+    Take a pgBackRest backup (``full``, ``diff`` or ``incr``).
+
+    + only_if_none: take it only when the stanza has no backup yet (first deploy);
+      ``False`` always takes one (pre-flight backup before a deployment)
+
+    **Example:**
+
+    .. code:: python
+
+        backups.backup(name="Pre-flight full backup", only_if_none=False)
+    """
+    if backup_type not in ("full", "diff", "incr"):
+        raise ValueError(f"backup_type must be full, diff or incr, not {backup_type!r}")
+    if only_if_none and host.get_fact(PgbackrestInfo, stanza=stanza)["backups"]:
+        host.noop(f"stanza {stanza} already has a backup")
+        return
+    yield StringCommand(
+        "cd /tmp && runuser -u postgres -- pgbackrest --log-level-console=error",
+        f"--stanza={stanza} --type={backup_type} backup",
+    )
+
+
+def install_units(units: dict[str, str], timers: tuple[str, ...]):
+    """Write systemd unit files, reload systemd when one changed, enable and start timers."""
+    changed = False
+    for name, content in units.items():
+        changed = (yield from put_config(f"{UNIT_DIR}/{name}", content)) or changed
+    for timer in timers:
+        yield from systemd.service._inner(
+            f"{timer}.timer", running=True, enabled=True, daemon_reload=changed
+        )
+        changed = False
+
+
+def timer_unit(description: str, calendar: str, unit: str) -> str:
+    return render(
+        "hardening.timer.j2",
+        description=description,
+        on_calendar=calendar,
+        interval="",
+        randomized_delay=300,
+        unit=unit,
+    )
+
+
+@operation()
+def schedule(
+    stanza: str = "main",
+    full_calendar: str = "Sun *-*-* 01:00:00",
+    diff_calendar: str = "Mon..Sat *-*-* 01:00:00",
+):
+    """
+    systemd timers for a weekly full and daily differential backup.
+
+    **Example:**
+
+    .. code:: python
+
+        backups.schedule(name="Backup timers", full_calendar="Sun *-*-* 01:00:00")
+    """
+    units = {
+        "hardening-backup@.service": render("hardening-backup@.service.j2", stanza=stanza),
+        "hardening-backup-full.timer": timer_unit(
+            "Full pgBackRest backup (hardening)", full_calendar, "hardening-backup@full.service"
+        ),
+        "hardening-backup-diff.timer": timer_unit(
+            "Differential pgBackRest backup (hardening)",
+            diff_calendar,
+            "hardening-backup@diff.service",
+        ),
+    }
+    yield from install_units(units, ("hardening-backup-full", "hardening-backup-diff"))
