@@ -74,3 +74,12 @@ def test_help_explains(args: list[str]) -> None:
     done = hardening(*args)
     assert done.returncode == 0, done.stderr
     assert "usage" in done.stdout.lower()
+
+
+def test_missing_ssh_key(tmp_path: Path) -> None:
+    inventory = write(
+        tmp_path,
+        "web = [('h1', {'ssh_hostname': '127.0.0.1', 'ssh_key': '/nonexistent/key'})]\n",
+    )
+    done = hardening("audit", inventory, "-q")
+    assert_one_line_error(done, "h1", "No such private key file: /nonexistent/key")

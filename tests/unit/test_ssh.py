@@ -71,5 +71,5 @@ def test_drop_in_is_key_only_and_lists_allowed_users() -> None:
 def test_allow_lists_are_validated() -> None:
     assert validate_host_data({"ssh_allow_users": ["root"]}) == []
     assert validate_host_data({"ssh_allow_users": "root"}) == [
-        "ssh_allow_users must be a list of strings"
+        "ssh_allow_users must be a list of strings, got 'root'"
     ]
