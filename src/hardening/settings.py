@@ -450,6 +450,440 @@ SETTINGS: tuple[Setting, ...] = (
         "list[str]",
         "sshd AllowGroups (empty: not set). Include a group of the user pyinfra connects as!",
     ),
+    # -- runbooks, compliance documents, DR objectives (issue 10, deploys/runbooks.py) --
+    Setting(
+        "docs_inventory_path",
+        "inventories/prod.py",
+        "str",
+        "Inventory file named in the commands of the generated runbooks.",
+    ),
+    Setting(
+        "app_service",
+        "hardening-demo-app",
+        "str",
+        "systemd unit of the application on web hosts (deploys/restart_app.py).",
+    ),
+    Setting(
+        "app_health_url",
+        "http://127.0.0.1:8000/healthz",
+        "str",
+        "Health endpoint each web host must answer with 200 after a restart (health gate).",
+    ),
+    Setting(
+        "app_restart_timeout",
+        60,
+        "int",
+        "Seconds deploys/restart_app.py waits for the health gate before it stops the roll.",
+    ),
+    Setting("sla_availability_percent", "99.9", "str", "DOC-08: monthly availability target."),
+    Setting("sla_response_time_ms", 2000, "int", "DOC-08: p95 response time target (ms)."),
+    Setting(
+        "sla_error_rate_5xx_percent", 5, "int", "DOC-08: HTTP 5xx rate above which it is down."
+    ),
+    Setting("sla_error_rate_4xx_percent", 10, "int", "DOC-08: HTTP 4xx rate warning level."),
+    Setting(
+        "rto_noncritical_seconds",
+        14400,
+        "int",
+        "DR-RTO-02: recovery time target of non-critical services (the measured app restart).",
+    ),
+    Setting(
+        "dr_drill_calendar",
+        "*-*-01 04:30:00",
+        "str",
+        "OPS-M-03/STAB-07: systemd OnCalendar of the DR drill on db hosts (monthly).",
+    ),
+    Setting(
+        "dr_drill_max_age_days",
+        31,
+        "int",
+        "OPS-M-03/STAB-07 fail when the last successful DR drill is older than this.",
+    ),
+    Setting(
+        "incident_operator_source",
+        "",
+        "str",
+        "Address that may still SSH to a host isolated by deploys/incident.py; empty: the "
+        "source address of the pyinfra connection itself.",
+    ),
+    # -- web tier: nginx, ModSecurity WAF, haproxy (issue 8: SEC-05, SEC-06, FE-05, FE-06,
+    #    PERF-08, INF-04, INF-01; deploys/web.py) --
+    Setting(
+        "web_cors_origins",
+        [],
+        "list[str]",
+        "Origins allowed to call /api/ from a browser (CORS allowlist), e.g. "
+        "['https://app.example.net']. Empty: no cross-origin access. '*' is refused together "
+        "with web_cors_allow_credentials.",
+    ),
+    Setting(
+        "web_cors_allow_credentials",
+        False,
+        "bool",
+        "Send Access-Control-Allow-Credentials: true to allowed origins (cookies, auth).",
+    ),
+    Setting(
+        "web_rate_limit_per_second",
+        10,
+        "int",
+        "Requests per second and client address nginx accepts on /api/ (limit_req).",
+    ),
+    Setting(
+        "web_rate_limit_burst",
+        20,
+        "int",
+        "Requests beyond the rate accepted at once (burst, nodelay); more get 429.",
+    ),
+    Setting(
+        "web_conn_limit",
+        20,
+        "int",
+        "Concurrent connections per client address on /api/ (limit_conn); more get 429.",
+    ),
+    Setting(
+        "web_api_cache_seconds",
+        5,
+        "int",
+        "How long nginx caches 200 answers to API GETs the app does not mark private or "
+        "no-store (proxy_cache; requests with a session cookie or Authorization bypass it).",
+    ),
+    Setting(
+        "web_static_root",
+        "/srv/hardening-demo-app/static",
+        "str",
+        "Static bundle nginx serves (fingerprinted names cached a year, HTML never).",
+    ),
+    Setting(
+        "web_max_body_size",
+        "10m",
+        "str",
+        "nginx client_max_body_size (uploads).",
+    ),
+    Setting(
+        "web_waf_paranoia_level",
+        1,
+        "int",
+        "OWASP CRS paranoia level 1-4 of the ModSecurity WAF (blocking mode). 1 blocks "
+        "classic SQLi/XSS/traversal with few false positives; 2+ needs exclusion rules.",
+    ),
+    Setting(
+        "web_app_servers",
+        ["127.0.0.1:8000"],
+        "list[str]",
+        "Application instances haproxy balances (host:port), health-checked on /healthz.",
+    ),
+    Setting(
+        "web_lb_port",
+        8080,
+        "int",
+        "Loopback port of the haproxy frontend nginx proxies to.",
+    ),
+    Setting(
+        "web_websocket_timeout",
+        3600,
+        "int",
+        "Seconds an idle WebSocket (/ws) stays open through nginx and haproxy.",
+    ),
+    # -- Deployment day (issue 9, `hardening deploy-day`, deploys/release.py) --
+    Setting("deployday_release", "", "str", "Release being deployed (set by deploy-day)."),
+    Setting(
+        "deployday_phase",
+        "all",
+        "str",
+        "deploys/release.py phase: preflight, backend, frontend, post, watch or all.",
+    ),
+    Setting(
+        "deployday_app_dir",
+        "/opt/hardening-demo-app",
+        "str",
+        "App directory: releases/<version>/ and the `current` symlink.",
+    ),
+    Setting(
+        "deployday_static_dir",
+        "/srv/hardening-demo-app/static",
+        "str",
+        "Served static bundle (a symlink to releases/<version>/static after a release).",
+    ),
+    Setting("deployday_service", "hardening-demo-app", "str", "systemd unit of the backend."),
+    Setting("deployday_app_url", "http://127.0.0.1:8000", "str", "Backend URL on the host."),
+    Setting("deployday_health_path", "/healthz", "str", "Health endpoint of the backend."),
+    Setting("deployday_health_timeout", 30, "int", "Seconds to wait for a healthy backend."),
+    Setting(
+        "deployday_smoke_paths",
+        ["/healthz", "/api/items", "/"],
+        "list[str]",
+        "Critical paths that must answer 200 after a release (DEP-05).",
+    ),
+    Setting(
+        "deployday_integration_urls",
+        [],
+        "list[str]",
+        "URLs of integrations that must answer 200 from the hosts after a release (POST-02).",
+    ),
+    Setting(
+        "deployday_webhook_url",
+        "",
+        "str",
+        "Webhook (JSON POST from the control node) for maintenance/success notifications.",
+    ),
+    Setting(
+        "deployday_regression_command",
+        "",
+        "str",
+        "Regression suite run on the control node after a release (e.g. pytest tests/smoke).",
+    ),
+    Setting(
+        "deployday_integrity_tables",
+        [],
+        "list[str]",
+        "database/table entries whose row counts are compared with the snapshot (STAB-04).",
+    ),
+    Setting(
+        "deployday_schema_query",
+        "",
+        "str",
+        "SQL returning the schema version (e.g. SELECT max(version) FROM schema_migrations).",
+    ),
+    Setting("deployday_prometheus_url", "http://127.0.0.1:9090", "str", "Prometheus API URL."),
+    Setting("deployday_max_error_permille", 10, "int", "Highest 5xx ratio, per mille (DEP-06)."),
+    Setting("deployday_max_p95_ms", 500, "int", "Highest p95 latency in ms (POST-04)."),
+    Setting("deployday_watch_interval", "15min", "str", "Watch sampling interval (24-48 h)."),
+    Setting("deployday_watch_hours", 48, "int", "Hours the watch samples after a release."),
+    Setting(
+        "deployday_gates",
+        "",
+        "str",
+        "JSON of control-node gates recorded on the hosts (set by deploy-day, not by hand).",
+    ),
+    # -- OS baseline and scheduled security jobs (issue 4, deploys/os_baseline.py) --
+    Setting(
+        "os_baseline_router",
+        False,
+        "bool",
+        "This host routes packets: keep net.ipv4.ip_forward / ipv6 forwarding on.",
+    ),
+    Setting(
+        "os_baseline_sysctls",
+        {},
+        "sysctls",
+        "Overrides of the baseline sysctls (/etc/sysctl.d/61-hardening-baseline.conf), "
+        "name -> value; SEC-07's DDoS keys are set with ddos_sysctls instead.",
+    ),
+    Setting("os_password_max_days", 60, "int", "login.defs PASS_MAX_DAYS for new accounts."),
+    Setting("os_password_min_days", 7, "int", "login.defs PASS_MIN_DAYS for new accounts."),
+    Setting("os_password_warn_age", 7, "int", "login.defs PASS_WARN_AGE for new accounts."),
+    Setting(
+        "security_jobs_run_now",
+        True,
+        "bool",
+        "Run each scheduled security job once when it is installed, so the first audit "
+        "has a result (Lynis takes about 30 s).",
+    ),
+    Setting(
+        "security_lynis_timeout",
+        900,
+        "int",
+        "Seconds the monthly Lynis audit may run before it is stopped and reported failed.",
+    ),
+    Setting(
+        "perf_report_prometheus_url",
+        "http://127.0.0.1:9090",
+        "str",
+        "Prometheus the weekly performance report (OPS-W-03) queries, on monitoring hosts.",
+    ),
+    # Logs: forwarding, central retention, error review, configuration backups (logs).
+    Setting(
+        "log_host",
+        "",
+        "str",
+        "Inventory name of the central log host; empty: the first host of group monitoring.",
+    ),
+    Setting(
+        "logs_transport",
+        "relp",
+        "str",
+        "How logs reach the log host: relp (acknowledged, installs rsyslog-relp) or tcp "
+        "(plain TCP, unencrypted: only on a trusted network).",
+    ),
+    Setting("logs_port", 2514, "int", "Port the central log host receives logs on."),
+    Setting("logs_retention_days", 30, "int", "DR-BAK-02: days the central logs are kept."),
+    Setting(
+        "logs_max_delay_seconds",
+        300,
+        "int",
+        "DR-RPO-02: longest acceptable forwarding delay of a marker line, in seconds.",
+    ),
+    Setting(
+        "logs_rpo_hours",
+        24,
+        "int",
+        "DR-RPO-02: the newest marker of every host must have arrived within these hours.",
+    ),
+    Setting(
+        "logs_watched_units",
+        ["hardening-demo-app.service", "nginx.service", "postgresql@15-main.service"],
+        "list[str]",
+        "DEP-02/POST-05/STAB-03: backend units whose journal errors fail the log review.",
+    ),
+    Setting(
+        "logs_max_errors",
+        0,
+        "int",
+        "DEP-02/POST-05/STAB-03: error lines a watched unit may log (last hour / 24 h).",
+    ),
+    Setting(
+        "logs_max_warnings",
+        100,
+        "int",
+        "POST-05: warning lines per hour a watched unit may log.",
+    ),
+    Setting(
+        "logs_review_calendar", "*-*-* 06:30", "str", "OPS-D-02: when the daily review runs."
+    ),
+    Setting(
+        "config_backup_destination",
+        "/var/backups/hardening-config",
+        "str",
+        "DR-BAK-03: directory of the weekly configuration archives (0700).",
+    ),
+    Setting("config_backup_keep_weeks", 12, "int", "DR-BAK-03: weeks archives are kept."),
+    Setting(
+        "config_backup_calendar",
+        "Sun *-*-* 02:30",
+        "str",
+        "DR-BAK-03: when the weekly configuration backup runs.",
+    ),
+    # -- cloud items and reserved capacity (issue 10 item 6: INF-02, INF-03, INF-08) --
+    Setting(
+        "cloud",
+        {},
+        "cloud",
+        "Where the deployment runs. Empty or {'provider': 'self-hosted'}: no cloud (INF-02/03 "
+        "not applicable). AWS: {'provider': 'aws', 'region': 'eu-west-1', 'autoscaling_group': "
+        "'web', 'cpu_target': 60, 'min_desired_capacity': 2, 'min_max_capacity': 4, "
+        "'cloudfront': {'origin_domain': 'static.example.net', 'origin_path': '/static', "
+        "'default_ttl': 86400}, 'waf': {'name': 'hardening-edge', 'load_balancer_arn': "
+        "'arn:aws:elasticloadbalancing:...'}} (endpoint_url only for tests/VPC endpoints). "
+        "Credentials: the standard AWS chain, never inventory. See docs/cloud.md.",
+    ),
+    Setting(
+        "self_hosted_cdn",
+        "",
+        "str",
+        "The self-hosted alternative to a CDN, if any (e.g. 'nginx proxy_cache for /static on "
+        "web hosts'); shown in INF-03's evidence when no cloud provider is configured.",
+    ),
+    Setting("capacity_min_cpus", 2, "int", "INF-08: CPUs each host must have (cgroup limits count)."),
+    Setting(
+        "capacity_min_memory_mb",
+        2048,
+        "int",
+        "INF-08: memory each host must have, in MB (cgroup limits count).",
+    ),
+    Setting(
+        "capacity_min_disk_free_gb",
+        5,
+        "int",
+        "INF-08: free space each host must have on /, in GB.",
+    ),
+    # -- reference application and its probes (issue 9, deploys/app.py) --
+    Setting(
+        "app_service",
+        "hardening-demo-app",
+        "str",
+        "systemd unit of the application on web hosts (probes read its state and "
+        "EnvironmentFile=; deploys/app.py installs the reference app under this name).",
+    ),
+    Setting(
+        "app_base_url",
+        "http://127.0.0.1:8000",
+        "str",
+        "URL at which probes run ON the host reach the application (APP-*, FE-04, PERF-*).",
+    ),
+    Setting(
+        "app_static_dir",
+        "/srv/hardening-demo-app/static",
+        "str",
+        "Directory of the built front-end bundle (FE-01..04, PERF-06, PERF-07).",
+    ),
+    Setting(
+        "app_public_url",
+        "",
+        "str",
+        "Public production URL of the application, compiled into the bundle and API_BASE_URL "
+        "(empty: https://<inventory host name>).",
+    ),
+    Setting(
+        "app_production_hosts",
+        [],
+        "list[str]",
+        "Host names the bundle and API_BASE_URL may point at (FE-02, FE-03, APP-01); empty: "
+        "the host of app_public_url.",
+    ),
+    Setting(
+        "app_required_env",
+        {"DATABASE_URL": ["url"], "JWT_SECRET": ["secret"], "API_BASE_URL": ["production_url"]},
+        "env_rules",
+        "Variables the application needs (APP-01) and their rules: 'url', 'production_url' "
+        "(host in app_production_hosts), 'secret' (32+ alphanumeric characters); every "
+        "variable must be non-empty and not a placeholder.",
+    ),
+    Setting(
+        "app_otlp_endpoint",
+        "",
+        "str",
+        "OTLP/HTTP collector the reference app exports traces to (OTLP_ENDPOINT); empty: none.",
+    ),
+    Setting(
+        "app_max_upload_bytes",
+        10485760,
+        "int",
+        "Largest upload the application accepts; nginx client_max_body_size must agree (APP-05).",
+    ),
+    Setting("app_offline_route", "/offline.html", "str", "Page served offline (APP-04)."),
+    Setting(
+        "app_error_route",
+        "/api/error",
+        "str",
+        "Declared failing route: must answer 5xx with a JSON {'error': ...} body (APP-06).",
+    ),
+    Setting("app_load_clients", 20, "int", "Concurrent clients of the bounded load probe."),
+    Setting("app_load_requests", 10, "int", "Requests per client of the bounded load probe."),
+    Setting(
+        "app_max_error_rate_percent",
+        1,
+        "int",
+        "Highest error rate (%) the load probe tolerates (APP-08, PERF-01).",
+    ),
+    Setting("app_sla_p95_ms", 500, "int", "Response time SLA: p95 in milliseconds (PERF-05)."),
+    Setting(
+        "app_bundle_budget_kb",
+        250,
+        "int",
+        "Budget of the bundle's scripts, styles and HTML, gzip-compressed, in KiB (PERF-06).",
+    ),
+    Setting(
+        "app_asset_budget_kb",
+        150,
+        "int",
+        "Budget of the largest script or style, gzip-compressed, in KiB (PERF-06).",
+    ),
+    Setting(
+        "app_image_max_kb",
+        200,
+        "int",
+        "Largest acceptable image in KiB; PNG/JPEG/GIF above 50 KiB should be WebP/AVIF (PERF-07).",
+    ),
+)
+
+# Encryption at rest (SEC-09).
+SETTINGS += (
+    Setting(
+        "postgres_data_directory",
+        "/var/lib/postgresql/15/main",
+        "str",
+        "PostgreSQL data directory whose block device must be encrypted (SEC-09).",
+    ),
 )
 
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
@@ -490,6 +924,12 @@ def _secrets_backend_problems(key: str, value: Any) -> list[str]:
     return config_problems(value)
 
 
+def _cloud_problems(value: Any) -> list[str]:
+    from hardening.cloud import config_problems
+
+    return config_problems(value)
+
+
 def _type_problem(test: Any, message: str) -> Any:
     """A validator that reports ``message`` (formatted with key and value) when ``test`` fails."""
 
@@ -523,6 +963,8 @@ _VALIDATORS: dict[str, Any] = {
     "addresses": lambda key, value: _address_problems(key, value),
     "indexes": lambda key, value: [f"{key}: {p}" for p in _index_problems(value)],
     "secrets_backend": _secrets_backend_problems,
+    "env_rules": lambda key, value: _env_rule_problems(key, value),
+    "cloud": lambda key, value: _cloud_problems(value),
     "keyring": _type_problem(
         lambda v: isinstance(v, dict)
         and all(isinstance(e, dict) and isinstance(e.get("key"), str) for e in v.values()),
@@ -593,3 +1035,17 @@ def setting(data: Any, key: str) -> Any:
     """The value of ``key`` in host data (a dict or pyinfra ``HostData``), else its default."""
     value = data.get(key)
     return default(key) if value is None else value
+
+
+#: Rules an ``app_required_env`` variable may carry (APP-01).
+ENV_RULES = ("url", "production_url", "secret")
+
+
+def _env_rule_problems(key: str, value: Any) -> list[str]:
+    if not isinstance(value, dict):
+        return [f"{key} must map variable names to lists of rules, got {type(value).__name__}"]
+    problems = []
+    for name, rules in value.items():
+        if not isinstance(rules, list | tuple) or any(rule not in ENV_RULES for rule in rules):
+            problems.append(f"{key}: {name}: rules must be a list of {', '.join(ENV_RULES)}")
+    return problems

@@ -24,6 +24,7 @@ ITEMS = (
     "DR-BAK-04",
     "DR-RPO-01",
     "DR-RTO-01",
+    "SEC-09",  # encryption at rest: the encrypted repository (the disk is not observable here)
 )
 SCRATCH = "/var/lib/hardening/drill/data"
 
