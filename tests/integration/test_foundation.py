@@ -46,6 +46,8 @@ def test_fresh_hosts_fail_and_every_format_is_valid(bed, tmp_path: Path) -> None
     assert "Redis answers without AUTH" in evidence(report, "tb1", "SEC-01")
     assert "no default-deny" in evidence(report, "tb1", "SEC-04")
     assert "no [databases]" in evidence(report, "tb1", "DB-04")
+    # SEC-03: nginx answers plain HTTP on port 80 of a fresh host
+    assert found[("tb1", "SEC-03")] == "fail" and "plaintext: 80" in evidence(report, "tb1", "SEC-03")
     jsonschema.validate(report, load_schema())
     suites = ET.parse(junit).getroot()
     assert int(suites.get("tests")) == 300 and int(suites.get("failures")) >= 6
