@@ -111,9 +111,13 @@ def _build_parser() -> argparse.ArgumentParser:
     merge.add_argument("--format", choices=FORMATS, default="json")
     merge.add_argument("--output", "-o", metavar="FILE")
 
-    from hardening.attest import add_commands
+    from hardening.attest import add_commands as attest_commands
+    from hardening.cloud_cli import add_commands as cloud_commands
+    from hardening.runbooks import add_commands as runbook_commands
 
-    COMMANDS.update(add_commands(commands))  # attest, sign-off, keygen, attestations
+    COMMANDS.update(attest_commands(commands))  # attest, sign-off, keygen, attestations
+    COMMANDS.update(cloud_commands(commands))  # cloud apply / cloud status
+    COMMANDS.update(runbook_commands(commands))  # runbooks rendered from the inventory
     return parser
 
 

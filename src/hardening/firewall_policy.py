@@ -37,6 +37,7 @@ Port = tuple[int, str]
 DB_GROUPS = ("db_primary", "db_replica")
 DB_CLIENTS = ("web", *DB_GROUPS)
 EXPORTER_SCRAPERS = ("monitoring",)
+ALL_GROUPS = ("web", "db_primary", "db_replica", "cache", "monitoring")
 
 #: group (``all``: every host) -> (port, groups whose hosts may connect, setting of extra sources)
 RESTRICTED_PORTS: dict[str, tuple[tuple[str, tuple[str, ...], str], ...]] = {
@@ -51,6 +52,8 @@ RESTRICTED_PORTS: dict[str, tuple[tuple[str, tuple[str, ...], str], ...]] = {
         ("9121/tcp", EXPORTER_SCRAPERS, "firewall_monitoring_sources"),
     ),
     "web": (("9113/tcp", EXPORTER_SCRAPERS, "firewall_monitoring_sources"),),
+    # the central log host (first monitoring host by default) receives RELP from every host
+    "monitoring": (("2514/tcp", ALL_GROUPS, "firewall_log_sources"),),
 }
 RESTRICTED_PORTS["db_replica"] = RESTRICTED_PORTS["db_primary"]
 

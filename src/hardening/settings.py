@@ -548,6 +548,13 @@ SETTINGS: tuple[Setting, ...] = (
         "no-store (proxy_cache; requests with a session cookie or Authorization bypass it).",
     ),
     Setting(
+        "web_api_cache_paths",
+        ["/api/items"],
+        "list[str]",
+        "API GET paths nginx micro-caches for web_api_cache_seconds even when the app "
+        "answers no-store (public data only; sessions and Authorization still bypass).",
+    ),
+    Setting(
         "web_static_root",
         "/srv/hardening-demo-app/static",
         "str",
@@ -607,6 +614,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("deployday_service", "hardening-demo-app", "str", "systemd unit of the backend."),
     Setting("deployday_app_url", "http://127.0.0.1:8000", "str", "Backend URL on the host."),
     Setting("deployday_health_path", "/healthz", "str", "Health endpoint of the backend."),
+    Setting(
+        "deployday_websocket_path",
+        "/ws",
+        "str",
+        "WebSocket echo endpoint verified after a release (empty: no WebSocket gate).",
+    ),
+    Setting(
+        "deployday_release_src",
+        "",
+        "str",
+        "Local release directory uploaded to releases/<release> (set by deploy-day).",
+    ),
+    Setting(
+        "deployday_started",
+        "",
+        "str",
+        "UTC start of the deployment, for log scans (set by deploy-day).",
+    ),
     Setting("deployday_health_timeout", 30, "int", "Seconds to wait for a healthy backend."),
     Setting(
         "deployday_smoke_paths",
@@ -773,7 +798,12 @@ SETTINGS: tuple[Setting, ...] = (
         "The self-hosted alternative to a CDN, if any (e.g. 'nginx proxy_cache for /static on "
         "web hosts'); shown in INF-03's evidence when no cloud provider is configured.",
     ),
-    Setting("capacity_min_cpus", 2, "int", "INF-08: CPUs each host must have (cgroup limits count)."),
+    Setting(
+        "capacity_min_cpus",
+        2,
+        "int",
+        "INF-08: CPUs each host must have (cgroup limits count).",
+    ),
     Setting(
         "capacity_min_memory_mb",
         2048,
@@ -883,6 +913,53 @@ SETTINGS += (
         "/var/lib/postgresql/15/main",
         "str",
         "PostgreSQL data directory whose block device must be encrypted (SEC-09).",
+    ),
+)
+
+# TLS for PostgreSQL and Redis with the internal CA (SEC-03, deploys/tls.py).
+SETTINGS += (
+    Setting(
+        "tls_pki_dir",
+        "",
+        "str",
+        "Control-node directory of the internal CA (ca.key 0600, ca.crt), created on first use; "
+        "empty: $HARDENING_PKI_DIR, else ~/.config/hardening/pki/.",
+    ),
+    Setting("tls_cert_days", 90, "int", "Lifetime in days of a newly issued server certificate."),
+    Setting(
+        "tls_renew_days",
+        30,
+        "int",
+        "Renew a server certificate when fewer days remain; the audit (SEC-03) fails an "
+        "endpoint whose certificate expires within this many days.",
+    ),
+    Setting(
+        "postgres_tls", True, "bool", "PostgreSQL: ssl=on with the CA's certificate, hostssl only."
+    ),
+    Setting("redis_tls", True, "bool", "Redis: a TLS port with the CA's certificate."),
+    Setting("redis_tls_port", 6380, "int", "Redis TLS port (tls-port)."),
+    Setting(
+        "redis_tls_only",
+        False,
+        "bool",
+        "Redis: port 0 (no plaintext port); switch on once every client speaks TLS.",
+    ),
+    Setting(
+        "redis_tls_auth_clients",
+        "no",
+        "str",
+        "Redis tls-auth-clients: 'no', 'optional' or 'yes' (clients need a certificate from the CA).",
+    ),
+)
+
+# Firewall: the central log port (logs work).
+SETTINGS += (
+    Setting(
+        "firewall_log_sources",
+        [],
+        "addresses",
+        "Extra sources allowed to send logs to the log host's RELP port (2514/tcp), besides "
+        "the hosts of the inventory's groups.",
     ),
 )
 

@@ -5,6 +5,8 @@ user's own deploy can do the same::
 
     from hardening.deploys import firewall, default_passwords
     firewall()
+    # very last: the access matrix and architecture diagram describe the hardened host
+    runbooks()
     default_passwords()
 
 Each deploy acts only where it applies (by inventory group or by what is
@@ -16,8 +18,10 @@ from __future__ import annotations
 
 from pyinfra.api import deploy
 
+from hardening.deploys.app import app
 from hardening.deploys.backups import backups
 from hardening.deploys.firewall import firewall
+from hardening.deploys.logs import logs
 from hardening.deploys.monitoring import monitoring
 from hardening.deploys.postgres import (
     connection_pooling,
@@ -25,19 +29,23 @@ from hardening.deploys.postgres import (
     postgres_monitoring,
     replication,
 )
+from hardening.deploys.runbooks import runbooks
 from hardening.deploys.secrets import default_passwords
 from hardening.deploys.ssh import ssh_hardening
 
 __all__ = [
+    "app",
     "backups",
     "connection_pooling",
     "default_passwords",
     "firewall",
     "harden",
+    "logs",
     "monitoring",
     "postgres_hardening",
     "postgres_monitoring",
     "replication",
+    "runbooks",
     "ssh_hardening",
 ]
 
@@ -51,8 +59,14 @@ def harden() -> None:
     # the standby is rebuilt here, so the daily report comes after it
     replication()
     postgres_monitoring()
+    # the reference application on web hosts (its role goes into pgBouncer's userlist)
+    app()
     # only where a backup repository is configured (backup_s3_endpoint)
     backups()
     monitoring()
+    # log forwarding to the log host (RELP 2514/tcp, opened to inventory hosts by the firewall)
+    logs()
     # last: the ruleset (and DDoS sysctls) are checked against what the services listen on
     firewall()
+    # very last: the access matrix and architecture diagram describe the hardened host
+    runbooks()

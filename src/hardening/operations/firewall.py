@@ -92,7 +92,8 @@ def ruleset(
     """
     Load a default-deny nftables ruleset that opens only ``ports``, safely.
 
-    + ports: ``(port, proto)`` pairs to accept from the network (SSH must be among them)
+    + ports: ``(port, proto)`` pairs to accept from the network (SSH must be among them,
+      or in ``restricted`` with at least one source, e.g. to isolate a host)
     + restricted: ``(port, proto) -> sources`` accepted only from those IP addresses/networks
     + limited: TCP ports (SSH, 80, 443) whose new connections are rate-limited per source
     + rate: new connections per second one source may open to ``limited`` ports (0: no limit)
@@ -112,7 +113,7 @@ def ruleset(
             rate=25,
         )
     """
-    if (ssh_port, "tcp") not in ports:
+    if (ssh_port, "tcp") not in ports and not (restricted or {}).get((ssh_port, "tcp")):
         raise OperationError(
             f"the firewall policy does not allow SSH ({ssh_port}/tcp): refusing to lock the "
             "operator out; add it to firewall_allowed_ports or fix ssh_port"

@@ -1,0 +1,447 @@
+#!/usr/bin/env python3
+"""hardening-demo-app: the reference application the hardening checks are proven against.
+
+Standard library only. Listens on APP_LISTEN (default 127.0.0.1:8000) and serves:
+
+- ``GET /healthz``: ``{"status": "ok", "db": "ok"|"error"}`` (db: ``SELECT 1`` through
+  ``psql`` on DATABASE_URL, the password passed in PGPASSWORD, never on a command line)
+- ``GET/POST /api/items``: a JSON list kept in memory
+- ``GET /api/slow?ms=N``: answers after N ms (at most 10 s)
+- ``GET /api/error``: the declared failing route, 500 ``{"error": "..."}``, no stack trace
+- ``GET /ws``: RFC 6455 WebSocket echo (text, binary, ping/pong, close)
+- ``POST /upload``: raw body, answers ``{"size": n, "sha256": hex, "max_bytes": limit}``
+- ``POST /login``: sets the ``session`` cookie (Secure; HttpOnly; SameSite=Strict; Max-Age)
+- ``GET /metrics``: Prometheus text format
+- static files of APP_STATIC_DIR (``/``, ``/sw.js``, ``/static/...``)
+
+Each request is exported as an OTLP/HTTP JSON span to OTLP_ENDPOINT when it is set
+(best effort, from a background thread; a full queue drops spans).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import queue
+import secrets
+import socket
+import struct
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+ROUTES = ("/healthz", "/api/items", "/api/slow", "/api/error", "/ws", "/upload", "/login")
+SESSION_SECONDS = 3600
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "application/javascript",
+    ".css": "text/css",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".webp": "image/webp",
+}
+
+
+def websocket_accept(key: str) -> str:
+    """The Sec-WebSocket-Accept value for a client's Sec-WebSocket-Key (RFC 6455 4.2.2)."""
+    return base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+
+
+def encode_frame(opcode: int, payload: bytes) -> bytes:
+    """One final, unmasked server frame."""
+    head = bytes([0x80 | opcode])
+    size = len(payload)
+    if size < 126:
+        head += bytes([size])
+    elif size < 65536:
+        head += bytes([126]) + struct.pack("!H", size)
+    else:
+        head += bytes([127]) + struct.pack("!Q", size)
+    return head + payload
+
+
+def read_frame(read) -> tuple[int, bytes]:
+    """(opcode, payload) of the next frame; ``read(n)`` returns exactly n bytes."""
+    first, second = read(2)
+    size = second & 0x7F
+    if size == 126:
+        size = struct.unpack("!H", read(2))[0]
+    elif size == 127:
+        size = struct.unpack("!Q", read(8))[0]
+    mask = read(4) if second & 0x80 else b""
+    payload = read(size)
+    if mask:
+        payload = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+    return first & 0x0F, payload
+
+
+class Metrics:
+    """Request counters and a latency histogram, rendered in Prometheus text format."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests: dict[tuple[str, str], int] = {}
+        self.buckets = [0] * len(BUCKETS)
+        self.count = 0
+        self.total = 0.0
+        self.ws_open = 0
+        self.ws_closed = 0
+
+    def observe(self, path: str, code: int, seconds: float) -> None:
+        with self.lock:
+            key = (str(code), path)
+            self.requests[key] = self.requests.get(key, 0) + 1
+            self.count += 1
+            self.total += seconds
+            for index, bound in enumerate(BUCKETS):
+                if seconds <= bound:
+                    self.buckets[index] += 1
+
+    def websocket(self, opened: bool) -> None:
+        with self.lock:
+            if opened:
+                self.ws_open += 1
+            else:
+                self.ws_closed += 1
+
+    def render(self) -> str:
+        with self.lock:
+            lines = [
+                "# HELP http_requests_total HTTP requests by status code and route.",
+                "# TYPE http_requests_total counter",
+            ]
+            for (code, path), value in sorted(self.requests.items()):
+                lines.append(f'http_requests_total{{code="{code}",path="{path}"}} {value}')
+            lines += [
+                "# HELP http_request_duration_seconds Request latency.",
+                "# TYPE http_request_duration_seconds histogram",
+            ]
+            for bound, value in zip(BUCKETS, self.buckets, strict=True):
+                lines.append(f'http_request_duration_seconds_bucket{{le="{bound}"}} {value}')
+            lines.append(f'http_request_duration_seconds_bucket{{le="+Inf"}} {self.count}')
+            lines.append(f"http_request_duration_seconds_sum {self.total:.6f}")
+            lines.append(f"http_request_duration_seconds_count {self.count}")
+            for name, value, text in (
+                ("websocket_connections_total", self.ws_open, "WebSocket connections opened."),
+                ("websocket_disconnections_total", self.ws_closed, "WebSocket connections closed."),
+            ):
+                lines += [f"# HELP {name} {text}", f"# TYPE {name} counter", f"{name} {value}"]
+            return "\n".join(lines) + "\n"
+
+
+def route_of(path: str) -> str:
+    """Metric label of a request path: a known route, ``static`` or ``other``."""
+    for route in ROUTES + ("/metrics",):
+        if path == route:
+            return route
+    return "static" if path == "/" or path.startswith("/static/") or path == "/sw.js" else "other"
+
+
+class Tracer:
+    """Best-effort OTLP/HTTP JSON export of one span per request."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        if self.endpoint and not self.endpoint.endswith("/v1/traces"):
+            self.endpoint += "/v1/traces"
+        self.spans: queue.Queue = queue.Queue(maxsize=1000)
+        if self.endpoint:
+            threading.Thread(target=self._export, daemon=True).start()
+
+    def span(self, method: str, path: str, code: int, start: float, end: float) -> None:
+        if not self.endpoint:
+            return
+        span = {
+            "traceId": secrets.token_hex(16),
+            "spanId": secrets.token_hex(8),
+            "name": f"{method} {route_of(path)}",
+            "kind": 2,
+            "startTimeUnixNano": str(int(start * 1e9)),
+            "endTimeUnixNano": str(int(end * 1e9)),
+            "attributes": [
+                {"key": "http.request.method", "value": {"stringValue": method}},
+                {"key": "url.path", "value": {"stringValue": path}},
+                {"key": "http.response.status_code", "value": {"intValue": str(code)}},
+            ],
+            "status": {"code": 2 if code >= 500 else 1},
+        }
+        with contextlib.suppress(queue.Full):
+            self.spans.put_nowait(span)
+
+    def _export(self) -> None:
+        while True:
+            batch = [self.spans.get()]
+            while not self.spans.empty() and len(batch) < 100:
+                batch.append(self.spans.get_nowait())
+            body = {
+                "resourceSpans": [
+                    {
+                        "resource": {
+                            "attributes": [
+                                {
+                                    "key": "service.name",
+                                    "value": {"stringValue": "hardening-demo-app"},
+                                }
+                            ]
+                        },
+                        "scopeSpans": [{"scope": {"name": "hardening-demo-app"}, "spans": batch}],
+                    }
+                ]
+            }
+            request = urllib.request.Request(
+                self.endpoint,
+                data=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(request, timeout=3).close()
+
+
+def database_ok(url: str) -> bool:
+    """``SELECT 1`` through ``psql`` on ``url``; the password goes through PGPASSWORD."""
+    if not url:
+        return False
+    parts = urllib.parse.urlsplit(url)
+    env = dict(os.environ, PGCONNECT_TIMEOUT="3")
+    if parts.password:
+        env["PGPASSWORD"] = urllib.parse.unquote(parts.password)
+    netloc = parts.hostname or ""
+    if parts.username:
+        netloc = f"{parts.username}@{netloc}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    dsn = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    try:
+        done = subprocess.run(
+            ["psql", "-XAtq", dsn],
+            input="SELECT 1;\n",
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0 and done.stdout.strip() == "1"
+
+
+class App:
+    """Configuration and state shared by all request handlers."""
+
+    def __init__(self, environ: dict[str, str]) -> None:
+        self.database_url = environ.get("DATABASE_URL", "")
+        self.jwt_secret = environ.get("JWT_SECRET", "").encode()
+        self.static_dir = Path(environ.get("APP_STATIC_DIR", "/srv/hardening-demo-app/static"))
+        self.max_upload = int(environ.get("APP_MAX_UPLOAD_BYTES", str(10 * 1024 * 1024)))
+        self.metrics = Metrics()
+        self.tracer = Tracer(environ.get("OTLP_ENDPOINT", ""))
+        self.items: list[dict] = []
+        self.lock = threading.Lock()
+        self._db_checked = (0.0, False)
+
+    def db_status(self) -> str:
+        """``ok`` or ``error``, cached for 5 seconds so health checks stay cheap."""
+        checked_at, healthy = self._db_checked
+        if time.monotonic() - checked_at > 5:
+            healthy = database_ok(self.database_url)
+            self._db_checked = (time.monotonic(), healthy)
+        return "ok" if healthy else "error"
+
+    def session_token(self, user: str) -> str:
+        expires = str(int(time.time()) + SESSION_SECONDS)
+        payload = base64.urlsafe_b64encode(f"{user}:{expires}".encode()).decode().rstrip("=")
+        mac = hmac.new(self.jwt_secret, payload.encode(), hashlib.sha256).hexdigest()
+        return f"{payload}.{mac}"
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One HTTP request (or a WebSocket connection after the upgrade)."""
+
+    server_version = "hardening-demo-app"
+    sys_version = ""
+    protocol_version = "HTTP/1.1"
+    app: App
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def _send(self, code: int, body: bytes, content_type: str, headers: dict | None = None):
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        self._code = code
+
+    def _json(self, code: int, document, headers: dict | None = None) -> None:
+        no_store = {"Cache-Control": "no-store"}
+        self._send(
+            code, json.dumps(document).encode(), "application/json", no_store | (headers or {})
+        )
+
+    def _body(self) -> bytes | None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > self.app.max_upload:
+            return None
+        return self.rfile.read(length)
+
+    def _timed(self, method) -> None:
+        start = time.time()
+        self._code = 500
+        path = urllib.parse.urlsplit(self.path).path
+        try:
+            method(path)
+        except Exception:  # the documented error body, never a stack trace
+            self.close_connection = True
+            self._json(500, {"error": "internal error"})
+        end = time.time()
+        self.app.metrics.observe(route_of(path), self._code, end - start)
+        self.app.tracer.span(self.command, path, self._code, start, end)
+
+    def do_GET(self) -> None:
+        self._timed(self._get)
+
+    def do_HEAD(self) -> None:
+        self._timed(self._get)
+
+    def do_POST(self) -> None:
+        self._timed(self._post)
+
+    def _get(self, path: str) -> None:
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        if path == "/healthz":
+            self._json(200, {"status": "ok", "db": self.app.db_status()})
+        elif path == "/api/items":
+            with self.app.lock:
+                items = list(self.app.items)
+            self._json(200, {"items": items})
+        elif path == "/api/slow":
+            delay = min(int((query.get("ms") or ["0"])[0] or 0), 10000)
+            time.sleep(delay / 1000)
+            self._json(200, {"slept_ms": delay})
+        elif path == "/api/error":
+            self._json(500, {"error": "this route fails on purpose (declared failing route)"})
+        elif path == "/metrics":
+            self._send(200, self.app.metrics.render().encode(), "text/plain; version=0.0.4")
+        elif path == "/ws":
+            self._websocket()
+        else:
+            self._static(path)
+
+    def _post(self, path: str) -> None:
+        body = self._body()
+        if body is None:
+            self.close_connection = True
+            self._json(413, {"error": f"body larger than {self.app.max_upload} bytes"})
+        elif path == "/api/items":
+            try:
+                item = json.loads(body or b"{}")
+            except ValueError:
+                self._json(400, {"error": "body is not JSON"})
+                return
+            with self.app.lock:
+                self.app.items.append(item)
+            self._json(201, {"item": item})
+        elif path == "/upload":
+            digest = hashlib.sha256(body).hexdigest()
+            self._json(200, {"size": len(body), "sha256": digest, "max_bytes": self.app.max_upload})
+        elif path == "/login":
+            user = "demo"
+            cookie = (
+                f"session={self.app.session_token(user)}; Path=/; Secure; HttpOnly; "
+                f"SameSite=Strict; Max-Age={SESSION_SECONDS}"
+            )
+            self._json(200, {"user": user}, {"Set-Cookie": cookie})
+        else:
+            self._json(404, {"error": "not found"})
+
+    def _static(self, path: str) -> None:
+        name = "index.html" if path == "/" else path.lstrip("/").removeprefix("static/")
+        root = self.app.static_dir.resolve()
+        target = (root / name).resolve()
+        if root not in target.parents or not target.is_file():
+            self._json(404, {"error": "not found"})
+            return
+        headers = {"Cache-Control": "no-cache"}
+        if target.name == "sw.js":
+            headers["Service-Worker-Allowed"] = "/"
+        elif ".html" not in target.name and target.name.count(".") >= 2:
+            headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        elif target.suffix == ".html":
+            headers["Cache-Control"] = "no-store"
+        content_type = CONTENT_TYPES.get(target.suffix, "application/octet-stream")
+        self._send(200, target.read_bytes(), content_type, headers)
+
+    def _websocket(self) -> None:
+        key = self.headers.get("Sec-WebSocket-Key", "")
+        if self.headers.get("Upgrade", "").lower() != "websocket" or not key:
+            self._json(400, {"error": "WebSocket upgrade required"})
+            return
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", websocket_accept(key))
+        self.end_headers()
+        self.wfile.flush()
+        self._code = 101
+        self.close_connection = True
+        self.app.metrics.websocket(True)
+        self.connection.settimeout(60)
+        try:
+            self._echo()
+        except (OSError, ValueError, struct.error):
+            pass
+        finally:
+            self.app.metrics.websocket(False)
+
+    def _echo(self) -> None:
+        def read(size: int) -> bytes:
+            data = self.rfile.read(size)
+            if len(data) != size:
+                raise ValueError("connection closed")
+            return data
+
+        while True:
+            opcode, payload = read_frame(read)
+            if opcode == 0x8:
+                self.wfile.write(encode_frame(0x8, payload[:2]))
+                return
+            reply = {0x1: 0x1, 0x2: 0x2, 0x9: 0xA}.get(opcode)
+            if reply is not None:
+                self.wfile.write(encode_frame(reply, payload))
+                self.wfile.flush()
+
+
+def main() -> None:
+    app = App(dict(os.environ))
+    host, _, port = os.environ.get("APP_LISTEN", "127.0.0.1:8000").rpartition(":")
+    handler = type("AppHandler", (Handler,), {"app": app})
+    server_class = type(
+        "AppServer",
+        (ThreadingHTTPServer,),
+        {
+            "address_family": socket.AF_INET6 if ":" in host else socket.AF_INET,
+            "request_queue_size": 128,
+            "daemon_threads": True,
+        },
+    )
+    server = server_class((host or "127.0.0.1", int(port)), handler)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

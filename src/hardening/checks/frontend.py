@@ -1,0 +1,146 @@
+"""Frontend checks (FE-01..04, PERF-06, PERF-07) on the built bundle in ``app_static_dir``
+and the service worker as the application serves it."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from hardening.checks import HostContext, check
+from hardening.checks.app import FIX, NOT_DEPLOYED, deployed, failed_unless, probe, setting
+from hardening.results import Outcome
+
+TEXT_ASSETS = (".js", ".mjs", ".css", ".html")
+
+
+def bundle_files(ctx: HostContext) -> list[dict] | None:
+    """The bundle's files, or None when there is no bundle (application not deployed)."""
+    bundle = probe(ctx).get("bundle") or {}
+    return bundle.get("files") or None
+
+
+def _not_deployed() -> Outcome:
+    return Outcome.failed(NOT_DEPLOYED, fix=FIX)
+
+
+@check("frontend.bundle_built")
+def bundle_built(ctx: HostContext) -> Outcome:
+    """FE-01: scripts are fingerprinted, minified (no comment lines) and ship no source maps."""
+    files = bundle_files(ctx)
+    if files is None:
+        return _not_deployed()
+    scripts = [f for f in files if f["name"].endswith((".js", ".mjs", ".css"))]
+    app_scripts = [f for f in scripts if f["name"] != "sw.js"]
+    problems = [f"{f['name']} is not fingerprinted" for f in app_scripts if not f["fingerprinted"]]
+    problems += [f"{f['name']} references a source map" for f in scripts if f.get("sourcemap")]
+    problems += [f"{f['name']} is not minified" for f in scripts if f.get("comment_lines")]
+    if not app_scripts:
+        problems.append("no scripts or styles in the bundle")
+    total = sum(f["gzip_size"] for f in files)
+    names = ", ".join(f["name"] for f in app_scripts)
+    return failed_unless(problems, f"{names}: fingerprinted, minified; {total} bytes gzip total")
+
+
+def _urls(files: list[dict], schemes: tuple[str, ...]) -> list[str]:
+    return sorted({url for f in files for url in f.get("urls", []) if url.startswith(schemes)})
+
+
+def _foreign(ctx: HostContext, urls: list[str]) -> list[str]:
+    from hardening.checks.app import production_hosts
+
+    hosts = production_hosts(ctx)
+    return [url for url in urls if urlsplit(url).hostname not in hosts]
+
+
+@check("frontend.api_endpoints")
+def api_endpoints(ctx: HostContext) -> Outcome:
+    """FE-02: every http(s) URL in the built assets points at a production host."""
+    files = bundle_files(ctx)
+    if files is None:
+        return _not_deployed()
+    urls = _urls(files, ("http://", "https://"))
+    foreign = _foreign(ctx, urls)
+    if foreign:
+        return Outcome.failed(
+            "non-production URLs in the bundle: " + ", ".join(foreign),
+            fix="rebuild the bundle with production API URLs (app_public_url), then deploys/app.py",
+        )
+    return Outcome.passed(f"{len(urls)} URL(s), all production: {', '.join(urls) or 'none'}")
+
+
+@check("frontend.websocket")
+def websocket_url(ctx: HostContext) -> Outcome:
+    """FE-03: the bundle's WebSocket URL points at production and the backend echoes."""
+    files = bundle_files(ctx)
+    if files is None:
+        return _not_deployed()
+    urls = _urls(files, ("ws://", "wss://"))
+    problems = [f"non-production WebSocket URL {url}" for url in _foreign(ctx, urls)]
+    if not urls:
+        problems.append("no WebSocket URL in the bundle")
+    found = deployed(ctx)
+    if found is None or not found["websocket"]["ok"]:
+        problems.append("the backend's /ws handshake/echo fails")
+    return failed_unless(problems, f"{', '.join(urls)}; backend echo works")
+
+
+@check("frontend.service_worker")
+def service_worker(ctx: HostContext) -> Outcome:
+    """FE-04: sw.js is served as JavaScript, not cached long, scoped, and registered."""
+    found = deployed(ctx)
+    if found is None:
+        return _not_deployed()
+    sw = found["sw"]
+    problems = [f"sw.js: HTTP {sw['status']}"] if sw["status"] != 200 else []
+    if "javascript" not in sw["content_type"]:
+        problems.append(f"sw.js Content-Type {sw['content_type'] or 'missing'}")
+    cache = sw["cache_control"].lower()
+    if not any(word in cache for word in ("no-cache", "no-store", "max-age=0")):
+        problems.append(f"sw.js Cache-Control '{sw['cache_control']}' lets browsers keep it")
+    if not found["index"]["registers_sw"]:
+        problems.append("index.html does not register the service worker")
+    scope = sw["allowed"] or "/ (script location)"
+    return failed_unless(
+        problems,
+        f"sw.js: {sw['content_type']}, {sw['cache_control']}, "
+        f"scope {scope}, registered in index.html",
+    )
+
+
+@check("frontend.bundle_size")
+def bundle_size(ctx: HostContext) -> Outcome:
+    """PERF-06: gzip size of scripts, styles and HTML (total and largest) within budget."""
+    files = bundle_files(ctx)
+    if files is None:
+        return _not_deployed()
+    assets = [f for f in files if f["name"].endswith(TEXT_ASSETS)]
+    total = sum(f["gzip_size"] for f in assets)
+    largest = max(assets, key=lambda f: f["gzip_size"], default={"name": "-", "gzip_size": 0})
+    total_budget = setting(ctx, "app_bundle_budget_kb") * 1024
+    asset_budget = setting(ctx, "app_asset_budget_kb") * 1024
+    observed = (
+        f"{total} bytes gzip in {len(assets)} assets (budget {total_budget}); largest "
+        f"{largest['name']} {largest['gzip_size']} bytes (budget {asset_budget})"
+    )
+    if total > total_budget or largest["gzip_size"] > asset_budget:
+        return Outcome.failed(observed, fix="split or trim the bundle, or raise the budget")
+    return Outcome.passed(observed)
+
+
+@check("frontend.image_optimisation")
+def image_optimisation(ctx: HostContext) -> Outcome:
+    """PERF-07: images are under ``app_image_max_kb``; large bitmaps use WebP/AVIF."""
+    files = bundle_files(ctx)
+    if files is None:
+        return _not_deployed()
+    images = [f for f in files if f.get("image")]
+    limit = setting(ctx, "app_image_max_kb") * 1024
+    problems = [
+        f"{f['name']} is {f['size']} bytes (max {limit})" for f in images if f["size"] > limit
+    ]
+    problems += [
+        f"{f['name']} is a {f['size']}-byte {f['image'].upper()}: convert to WebP/AVIF"
+        for f in images
+        if f["image"] in ("png", "jpeg", "gif") and f["size"] > 50 * 1024
+    ]
+    summary = ", ".join(f"{f['name']} ({f['image']}, {f['size']} bytes)" for f in images)
+    return failed_unless(problems, summary or "no images in the bundle")
