@@ -32,6 +32,7 @@ from hardening.deploys.postgres import (
 from hardening.deploys.runbooks import runbooks
 from hardening.deploys.secrets import default_passwords
 from hardening.deploys.ssh import ssh_hardening
+from hardening.deploys.web import web
 
 __all__ = [
     "app",
@@ -47,6 +48,7 @@ __all__ = [
     "replication",
     "runbooks",
     "ssh_hardening",
+    "web",
 ]
 
 
@@ -61,6 +63,8 @@ def harden() -> None:
     postgres_monitoring()
     # the reference application on web hosts (its role goes into pgBouncer's userlist)
     app()
+    # nginx (gzip, cache headers, CORS, rate limits, WAF) -> haproxy -> app instances
+    web()
     # only where a backup repository is configured (backup_s3_endpoint)
     backups()
     monitoring()
