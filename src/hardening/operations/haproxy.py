@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyinfra.api import operation
 
 from hardening.operations._render import render
-from hardening.operations.monitoring import _validated_swap as validated_swap
+from hardening.operations._swap import validated_swap
 
 CONFIG_PATH = "/etc/haproxy/haproxy.cfg"
 STATS_SOCKET = "/run/haproxy/admin.sock"

@@ -16,7 +16,7 @@ from pyinfra.operations import apt, files
 from hardening.facts.logs import CENTRAL_ROOT, STATE_DIR
 from hardening.operations import postgres
 from hardening.operations._render import render
-from hardening.operations.monitoring import _validated_swap
+from hardening.operations._swap import validated_swap
 
 RSYSLOG_CONF = "/etc/rsyslog.d/60-hardening-logs.conf"
 LOGROTATE_CONF = "/etc/logrotate.d/hardening-central"
@@ -86,7 +86,7 @@ def forwarding(
         yield from apt.packages._inner(packages=["rsyslog-relp"], update=True, cache_time=86400)
     if receiver:
         yield from files.directory._inner(path=root, mode="0750", user="root", group="adm")
-    yield from _validated_swap(
+    yield from validated_swap(
         content,
         RSYSLOG_CONF,
         RSYSLOG_VALIDATE,
@@ -108,7 +108,7 @@ def retention(days: int = 30, root: str = CENTRAL_ROOT, path: str = LOGROTATE_CO
         logs.retention(name="Central logs kept 30 days", days=30)
     """
     content = render("hardening-central.logrotate.j2", days=days, root=root)
-    yield from _validated_swap(content, path, "logrotate -d", "true", "logrotate configuration")
+    yield from validated_swap(content, path, "logrotate -d", "true", "logrotate configuration")
 
 
 def scripted_timer(script: str, unit: str, description: str, exec_start: str = "", **when):

@@ -16,21 +16,20 @@ import re
 from io import StringIO
 
 from pyinfra import host
-from pyinfra.api import FileUploadCommand, StringCommand, operation
+from pyinfra.api import StringCommand, operation
 from pyinfra.api.command import QuoteString
-from pyinfra.facts.files import Sha1File
 from pyinfra.operations import files
 
 from hardening.alert_rules import ALERTS, GROUPS, AlertSpec
 from hardening.facts.prometheus import PostgresExporterRole
-from hardening.operations._render import render, sha1
+from hardening.operations._render import render
+from hardening.operations._swap import validated_swap
 
 RULES_PATH = "/etc/prometheus/rules/hardening.rules.yml"
 PROMETHEUS_CONFIG = "/etc/prometheus/prometheus.yml"
 ALERTMANAGER_CONFIG = "/etc/prometheus/alertmanager.yml"
 DASHBOARD_PATH = "/var/lib/hardening/dashboards/hardening-overview.json"
 #: Directory (0700) beside each managed file where new versions wait for validation.
-STAGING_DIR = ".hardening-staging"
 
 _THRESHOLD = re.compile(r"^(?P<series>.*\S)\s*[<>]=?\s*[\d.]+$")
 
@@ -101,41 +100,6 @@ def render_dashboard(alerts: tuple[AlertSpec, ...] = ALERTS) -> str:
     return json.dumps(dashboard(alerts), indent=2, sort_keys=True) + "\n"
 
 
-def _validated_swap(
-    content: str, path: str, validate: str, reload: str, what: str, group: str | None = None
-):
-    """Stage ``content``, run ``validate STAGED``, move it to ``path``, run ``reload``.
-
-    The staged copy sits in a 0700 directory beside ``path`` and is uploaded as a plain
-    file transfer, so its content is never printed (not even by ``--diff``): it may hold a
-    webhook token. With ``group`` the file becomes ``0640 root:group``, else 0644.
-    """
-    if host.get_fact(Sha1File, path=path) == sha1(content):
-        host.noop(f"{what} {path} is current")
-        return
-    stage_dir = os.path.join(os.path.dirname(path), STAGING_DIR)
-    staged = os.path.join(stage_dir, os.path.basename(path))
-    yield StringCommand("install -d -m 0700", QuoteString(stage_dir))
-    yield FileUploadCommand(StringIO(content), staged)
-    yield StringCommand(
-        "chown",
-        QuoteString(f"root:{group or 'root'}"),
-        QuoteString(staged),
-        "&& chmod",
-        "0640" if group else "0644",
-        QuoteString(staged),
-    )
-    yield StringCommand(
-        validate,
-        QuoteString(staged),
-        "|| { rm -f",
-        QuoteString(staged),
-        f"; echo '{what} rejected: not installed, the running service keeps the old one' >&2;",
-        "exit 1; }",
-    )
-    yield StringCommand("mv -f", QuoteString(staged), QuoteString(path), "&&", reload)
-
-
 @operation()
 def alert_rules(content: str | None = None, path: str = RULES_PATH):
     """
@@ -150,7 +114,7 @@ def alert_rules(content: str | None = None, path: str = RULES_PATH):
 
         monitoring.alert_rules(name="Checklist alert rules")
     """
-    yield from _validated_swap(
+    yield from validated_swap(
         render_rules() if content is None else content,
         path,
         "promtool check rules",
@@ -184,7 +148,7 @@ def prometheus_config(
             alertmanagers=["127.0.0.1:9093"],
         )
     """
-    yield from _validated_swap(
+    yield from validated_swap(
         render_prometheus_config(jobs, alertmanagers, scrape_interval),
         path,
         "promtool check config",
@@ -208,7 +172,7 @@ def alertmanager_config(webhook_url: str = "", path: str = ALERTMANAGER_CONFIG):
 
         monitoring.alertmanager_config(webhook_url="https://chat.example.net/hooks/ops")
     """
-    yield from _validated_swap(
+    yield from validated_swap(
         render_alertmanager_config(webhook_url),
         path,
         "amtool check-config",

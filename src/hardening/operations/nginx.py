@@ -15,7 +15,7 @@ from pyinfra.api.command import QuoteString
 from pyinfra.facts.files import Link
 
 from hardening.operations._render import render
-from hardening.operations.monitoring import _validated_swap as validated_swap
+from hardening.operations._swap import validated_swap
 from hardening.web_policy import cors_problem
 
 SITE_PATH = "/etc/nginx/sites-available/hardening"
