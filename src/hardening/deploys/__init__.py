@@ -5,6 +5,8 @@ user's own deploy can do the same::
 
     from hardening.deploys import firewall, default_passwords
     firewall()
+    # weekly/monthly security jobs; their first run sees the hardened host
+    security_jobs()
     # very last: the access matrix and architecture diagram describe the hardened host
     runbooks()
     default_passwords()
@@ -18,11 +20,13 @@ from __future__ import annotations
 
 from pyinfra.api import deploy
 
+from hardening.deploys._common import require_valid_data
 from hardening.deploys.app import app
 from hardening.deploys.backups import backups
 from hardening.deploys.firewall import firewall
 from hardening.deploys.logs import logs
 from hardening.deploys.monitoring import monitoring
+from hardening.deploys.os_baseline import os_baseline, security_jobs
 from hardening.deploys.postgres import (
     connection_pooling,
     postgres_hardening,
@@ -43,10 +47,12 @@ __all__ = [
     "harden",
     "logs",
     "monitoring",
+    "os_baseline",
     "postgres_hardening",
     "postgres_monitoring",
     "replication",
     "runbooks",
+    "security_jobs",
     "ssh_hardening",
     "web",
 ]
@@ -54,7 +60,9 @@ __all__ = [
 
 @deploy("Harden: every enforceable checklist item that exists so far")
 def harden() -> None:
+    require_valid_data()  # malformed inventory data: nothing is queued on any host
     default_passwords()
+    os_baseline()
     ssh_hardening()
     postgres_hardening()
     connection_pooling()
@@ -72,5 +80,7 @@ def harden() -> None:
     logs()
     # last: the ruleset (and DDoS sysctls) are checked against what the services listen on
     firewall()
+    # weekly/monthly security jobs; their first run sees the hardened host
+    security_jobs()
     # very last: the access matrix and architecture diagram describe the hardened host
     runbooks()

@@ -8,10 +8,11 @@ import socket
 from pyinfra import host
 from pyinfra.api import DeployError, deploy
 
+from hardening.deploys._common import require_valid_data
 from hardening.firewall_policy import ddos_sysctls, firewall_policy, public_ports
 from hardening.inventory import host_groups
 from hardening.operations import firewall as firewall_ops
-from hardening.settings import parse_port, setting, validate_host_data
+from hardening.settings import parse_port, setting
 
 DDOS_SYSCTL_FILE = "/etc/sysctl.d/60-hardening-ddos.conf"
 
@@ -47,9 +48,7 @@ def ddos_protection() -> None:
 def firewall() -> None:
     """SEC-07 sysctls, then the SEC-04 ruleset (with SEC-07's per-source rate limits)."""
     data = host.data.dict()
-    problems = validate_host_data(data)
-    if problems:  # before anything is queued: bad input changes nothing
-        raise DeployError(f"{host.name}: inventory data: " + "; ".join(problems))
+    require_valid_data()
     ddos_protection()
     if not setting(host.data, "firewall_enabled"):
         host.noop("firewall_enabled is false for this host")
