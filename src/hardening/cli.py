@@ -113,11 +113,13 @@ def _build_parser() -> argparse.ArgumentParser:
 
     from hardening.attest import add_commands as attest_commands
     from hardening.cloud_cli import add_commands as cloud_commands
+    from hardening.deployday import add_commands as deployday_commands
     from hardening.runbooks import add_commands as runbook_commands
 
     COMMANDS.update(attest_commands(commands))  # attest, sign-off, keygen, attestations
     COMMANDS.update(cloud_commands(commands))  # cloud apply / cloud status
     COMMANDS.update(runbook_commands(commands))  # runbooks rendered from the inventory
+    COMMANDS.update(deployday_commands(commands))  # the deployment-day workflow
     return parser
 
 
