@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from pyinfra.api import FactBase
 
+from hardening.pki import first_certificate
+
 # For every TCP listener not bound to loopback: try a TLS handshake on the loopback side of
 # the same port (PostgreSQL needs its STARTTLS-like SSLRequest); port 80 reports where it
-# redirects. Bounded: 3 s per port.
+# redirects; a TLS port also prints its (public) leaf certificate, parsed here with
+# ``cryptography``. Bounded: 3 s per port.
 _PROBE = r"""
 command -v openssl >/dev/null 2>&1 || { echo '#no-openssl'; exit 0; }
 ss -H -tln | awk '{print $4}' | while read -r local; do
@@ -19,9 +22,10 @@ ss -H -tln | awk '{print $4}' | while read -r local; do
   echo "$port $addr"
 done | sort -u -k1,1n | while read -r port addr; do
   starttls=""; [ "$port" = 5432 ] && starttls="-starttls postgres"
-  if timeout 3 openssl s_client -connect "$addr:$port" $starttls -brief \
-      </dev/null >/dev/null 2>&1; then
+  if out=$(timeout 3 openssl s_client -connect "$addr:$port" $starttls </dev/null 2>/dev/null)
+  then
     echo "tls:$port:yes"
+    printf '%s\n' "$out" | sed -n '/-----BEGIN CERT/,/-----END CERT/p' | sed "s/^/cert:$port:/"
   else
     echo "tls:$port:no"
   fi
@@ -36,23 +40,27 @@ echo '#done'
 
 class TlsListeners(FactBase):
     """
-    Network TCP listeners (not loopback) and whether each completes a TLS handshake.
+    Network TCP listeners (not loopback), whether each completes a TLS handshake, and the
+    certificate each TLS port presents (:func:`hardening.pki.describe`).
 
     .. code:: python
 
         {"openssl": True, "ports": {22: False, 443: True, 5432: True},
-         "redirects": {80: "301 https://example.net/"}}
+         "redirects": {80: "301 https://example.net/"},
+         "certificates": {5432: {"subject": "CN=db1,O=hardening", "san": [...],
+                                 "issuer": "...", "not_after": "2027-02-25T17:00:00+00:00"}}}
     """
 
     @staticmethod
     def default() -> dict:
-        return {"openssl": False, "ports": {}, "redirects": {}}
+        return {"openssl": False, "ports": {}, "redirects": {}, "certificates": {}}
 
     def command(self) -> str:
         return _PROBE
 
     def process(self, output: list[str]) -> dict:
         fact: dict = {"openssl": "#no-openssl" not in output, "ports": {}, "redirects": {}}
+        pem_lines: dict[int, list[str]] = {}
         for line in output:
             kind, _, rest = line.partition(":")
             port_text, _, value = rest.partition(":")
@@ -62,4 +70,7 @@ class TlsListeners(FactBase):
                 fact["ports"][int(port_text)] = value == "yes"
             elif kind == "redirect":
                 fact["redirects"][int(port_text)] = value.strip()
+            elif kind == "cert":
+                pem_lines.setdefault(int(port_text), []).append(value)
+        fact["certificates"] = {port: first_certificate(lines) for port, lines in pem_lines.items()}
         return fact

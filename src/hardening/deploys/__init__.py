@@ -36,6 +36,7 @@ from hardening.deploys.postgres import (
 from hardening.deploys.runbooks import runbooks
 from hardening.deploys.secrets import default_passwords
 from hardening.deploys.ssh import ssh_hardening
+from hardening.deploys.tls import tls
 from hardening.deploys.web import web
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "runbooks",
     "security_jobs",
     "ssh_hardening",
+    "tls",
     "web",
 ]
 
@@ -78,6 +80,8 @@ def harden() -> None:
     monitoring()
     # log forwarding to the log host (RELP 2514/tcp, opened to inventory hosts by the firewall)
     logs()
+    # certificates from the internal CA; PostgreSQL ssl + hostssl, Redis tls-port
+    tls()
     # last: the ruleset (and DDoS sysctls) are checked against what the services listen on
     firewall()
     # weekly/monthly security jobs; their first run sees the hardened host

@@ -54,6 +54,23 @@ def shared_buffers_mb() -> int:
     return max(128, min(share, setting(host.data, "postgres_shared_buffers_max_mb")))
 
 
+def least_privilege_hba(name: str, tls: bool | None = None) -> None:
+    """``postgres_ops.hba`` for this host: replication from the other database hosts,
+    logins from ``postgres_client_networks``; ``tls`` as in the operation (also used by
+    ``deploys/tls.py`` for ``hostssl``)."""
+    postgres_ops.hba(
+        name=name,
+        replica_addresses=[
+            _address(h)
+            for h in _db_hosts("db_replica") + _db_hosts("db_primary")
+            if h.name != host.name
+        ],
+        client_networks=setting(host.data, "postgres_client_networks"),
+        replication_role=REPLICATION_ROLE,
+        tls=tls,
+    )
+
+
 @deploy("PostgreSQL hardening")
 def postgres_hardening() -> None:
     if not in_groups(*DB_GROUPS):
@@ -78,16 +95,7 @@ def postgres_hardening() -> None:
             shared_buffers_mb=shared_buffers_mb(),
         ),
     )
-    postgres_ops.hba(
-        name="pg_hba.conf least privilege",
-        replica_addresses=[
-            _address(h)
-            for h in _db_hosts("db_replica") + _db_hosts("db_primary")
-            if h.name != host.name
-        ],
-        client_networks=setting(host.data, "postgres_client_networks"),
-        replication_role=REPLICATION_ROLE,
-    )
+    least_privilege_hba(name="pg_hba.conf least privilege")
     if in_groups("db_primary"):
         postgres_ops.pg_stat_statements(name="pg_stat_statements extension")
         postgres_ops.indexes(

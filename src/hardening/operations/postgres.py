@@ -9,7 +9,7 @@ from io import StringIO
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
 from pyinfra.api.exceptions import OperationError
-from pyinfra.facts.files import Sha1File
+from pyinfra.facts.files import File, Sha1File
 from pyinfra.operations import files, systemd
 
 from hardening.facts.postgres import (
@@ -25,6 +25,8 @@ from hardening.facts.postgres import (
 )
 from hardening.operations._render import render, sha1
 
+#: PostgreSQL TLS settings written by ``deploys/tls.py``; pg_hba uses ``hostssl`` when present.
+TLS_CONF = f"{PG_CONF_DIR}/conf.d/45-hardening-tls.conf"
 _AS_POSTGRES = "runuser -u postgres -- psql -XAtq"
 _PG_BIN = f"/usr/lib/postgresql/{PG_VERSION}/bin"
 #: Reload, then restart only when a reloaded parameter says it needs one.
@@ -133,6 +135,7 @@ def hba(
     client_networks: list[str] | tuple[str, ...] = (),
     replication_role: str = "replicator",
     path: str = f"{PG_CONF_DIR}/pg_hba.conf",
+    tls: bool | None = None,
 ):
     """
     pg_hba.conf with least privilege: local peer, scram over TCP from localhost and the
@@ -143,6 +146,8 @@ def hba(
     + replica_addresses: IP addresses of the standbys (replication logins)
     + client_networks: CIDR networks whose clients may log in with scram-sha-256
     + replication_role: the role standbys log in as
+    + tls: ``hostssl`` (TLS only) instead of ``host`` for remote addresses; ``None``: when
+      the server has the TLS settings of ``deploys/tls.py`` (``conf.d/45-hardening-tls.conf``)
 
     **Example:**
 
@@ -155,6 +160,7 @@ def hba(
         replica_addresses=[_host_cidr(a) for a in replica_addresses],
         client_networks=list(client_networks),
         replication_role=replication_role,
+        tls=bool(host.get_fact(File, path=TLS_CONF)) if tls is None else tls,
     )
     if not _changed(path, content):
         host.noop("pg_hba.conf is up to date")

@@ -1,0 +1,92 @@
+"""TLS with the internal CA (SEC-03): CA trusted on every host, PostgreSQL (ssl=on,
+TLSv1.2+, hostssl only) and Redis (tls-port) with certificates for the host's name and
+address, renewed when fewer than ``tls_renew_days`` remain.
+
+Order in ``harden()``: after ``postgres_hardening`` (it writes pg_hba.conf, which this
+deploy turns to ``hostssl``) and before ``firewall``.
+"""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.api.exceptions import DeployError
+from pyinfra.facts.files import File
+
+from hardening.deploys._common import DB_GROUPS, in_groups
+from hardening.deploys.postgres import _address, least_privilege_hba
+from hardening.operations import tls as tls_ops
+from hardening.operations._render import render
+from hardening.pki import PkiError, load_or_create_ca, pki_dir
+from hardening.settings import setting
+
+PG_CERT, PG_KEY = f"{tls_ops.TLS_DIR}/postgresql.crt", f"{tls_ops.TLS_DIR}/postgresql.key"
+#: Values of Redis ``tls-auth-clients``.
+AUTH_CLIENTS = ("no", "optional", "yes")
+REDIS_CERT, REDIS_KEY = f"{tls_ops.TLS_DIR}/redis.crt", f"{tls_ops.TLS_DIR}/redis.key"
+
+
+def server_names() -> list[str]:
+    """The names a server certificate of this host covers: inventory name, then address."""
+    return list(dict.fromkeys([host.name, _address(host)]))
+
+
+def _certificate(directory: str, cert: str, key: str, owner: str, reload: str) -> None:
+    tls_ops.server_certificate(
+        name=f"TLS certificate {cert}",
+        pki_directory=directory,
+        names=server_names(),
+        cert_path=cert,
+        key_path=key,
+        owner=owner,
+        days=int(setting(host.data, "tls_cert_days")),
+        renew_days=int(setting(host.data, "tls_renew_days")),
+        reload=reload,
+    )
+
+
+@deploy("TLS with the internal CA")
+def tls() -> None:
+    postgres = setting(host.data, "postgres_tls") and in_groups(*DB_GROUPS)
+    redis = setting(host.data, "redis_tls") and host.get_fact(File, path="/etc/redis/redis.conf")
+    if not (postgres or redis):
+        return
+    directory = pki_dir(host.data)
+    try:
+        ca = load_or_create_ca(directory)
+    except PkiError as error:
+        raise DeployError(str(error)) from None
+    tls_ops.ca_certificate(name="Trust the hardening CA", cert_pem=ca.cert_pem)
+    if postgres:
+        _certificate(str(directory), PG_CERT, PG_KEY, "postgres", tls_ops.PG_RELOAD)
+        tls_ops.postgres_tls(
+            name="PostgreSQL TLS settings (conf.d/45-hardening-tls.conf)",
+            content=render(
+                "postgresql-tls.conf.j2",
+                cert_file=PG_CERT,
+                key_file=PG_KEY,
+                ca_file=tls_ops.CA_PATH,
+            ),
+        )
+        least_privilege_hba(name="pg_hba.conf: hostssl for remote clients", tls=True)
+    if redis:
+        auth_clients = setting(host.data, "redis_tls_auth_clients")
+        if auth_clients not in AUTH_CLIENTS:
+            raise DeployError(
+                f"redis_tls_auth_clients must be one of {AUTH_CLIENTS}, got {auth_clients!r}"
+            )
+        tls_port = int(setting(host.data, "redis_tls_port"))
+        reload = tls_ops.redis_reload(REDIS_CERT, REDIS_KEY, tls_port)
+        _certificate(str(directory), REDIS_CERT, REDIS_KEY, "redis", reload)
+        tls_ops.redis_tls(
+            name="Redis TLS port",
+            content=render(
+                "redis-tls.conf.j2",
+                tls_port=tls_port,
+                cert_file=REDIS_CERT,
+                key_file=REDIS_KEY,
+                ca_file=tls_ops.CA_PATH,
+                auth_clients=auth_clients,
+                tls_only=setting(host.data, "redis_tls_only"),
+            ),
+        )
