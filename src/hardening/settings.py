@@ -762,9 +762,7 @@ SETTINGS: tuple[Setting, ...] = (
         "int",
         "POST-05: warning lines per hour a watched unit may log.",
     ),
-    Setting(
-        "logs_review_calendar", "*-*-* 06:30", "str", "OPS-D-02: when the daily review runs."
-    ),
+    Setting("logs_review_calendar", "*-*-* 06:30", "str", "OPS-D-02: when the daily review runs."),
     Setting(
         "config_backup_destination",
         "/var/backups/hardening-config",
@@ -948,7 +946,8 @@ SETTINGS += (
         "redis_tls_auth_clients",
         "no",
         "str",
-        "Redis tls-auth-clients: 'no', 'optional' or 'yes' (clients need a certificate from the CA).",
+        "Redis tls-auth-clients: 'no', 'optional' or 'yes' (clients need a certificate "
+        "from the CA).",
     ),
 )
 
@@ -960,6 +959,31 @@ SETTINGS += (
         "addresses",
         "Extra sources allowed to send logs to the log host's RELP port (2514/tcp), besides "
         "the hosts of the inventory's groups.",
+    ),
+)
+
+# Performance measurements on the hosts (PERF-02, PERF-03, PERF-04).
+SETTINGS += (
+    Setting(
+        "perf_benchmark_queries",
+        [],
+        "queries",
+        "Queries timed by PERF-02 (read-only, EXPLAIN ANALYZE in a rolled-back READ ONLY "
+        "transaction, 3 runs): [{'name': ..., 'sql': 'SELECT ...', 'database': 'app'}]. "
+        "Empty: the slowest statements pg_stat_statements has tracked are judged.",
+    ),
+    Setting("perf_query_max_ms", 100, "int", "Median/mean time budget of a query, ms."),
+    Setting(
+        "perf_min_rows",
+        {},
+        "table_rows",
+        "Realistic data volumes (PERF-04): {'database/schema.table': minimum rows}.",
+    ),
+    Setting(
+        "perf_app_memory_max_mb",
+        512,
+        "int",
+        "Resident memory the application may use (PERF-03), MB.",
     ),
 )
 
@@ -1042,9 +1066,25 @@ _VALIDATORS: dict[str, Any] = {
     "secrets_backend": _secrets_backend_problems,
     "env_rules": lambda key, value: _env_rule_problems(key, value),
     "cloud": lambda key, value: _cloud_problems(value),
+    "queries": _type_problem(
+        lambda v: (
+            isinstance(v, list | tuple)
+            and all(isinstance(q, dict) and {"name", "sql"} <= set(q) for q in v)
+        ),
+        "{key} must be a list of {{'name': ..., 'sql': ...}} entries",
+    ),
+    "table_rows": _type_problem(
+        lambda v: (
+            isinstance(v, dict)
+            and all(isinstance(n, int) and not isinstance(n, bool) for n in v.values())
+        ),
+        "{key} must map 'database/schema.table' to a whole number of rows",
+    ),
     "keyring": _type_problem(
-        lambda v: isinstance(v, dict)
-        and all(isinstance(e, dict) and isinstance(e.get("key"), str) for e in v.values()),
+        lambda v: (
+            isinstance(v, dict)
+            and all(isinstance(e, dict) and isinstance(e.get("key"), str) for e in v.values())
+        ),
         "{key} must map names to {{'key': 'ed25519:...', 'roles': [...]}}",
     ),
 }
