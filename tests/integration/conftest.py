@@ -15,6 +15,7 @@ directory is marked ``integration``.
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -68,8 +69,9 @@ def testbed(privileged: None) -> Iterator[Bed]:
 
 # Module beds are numbered 1..120; bed N uses subnets 10.77.(2N+1) and 10.77.(2N+2).
 # HARDENING_TEST_SLOT (0..9) gives concurrent pytest runs on one machine disjoint numbers.
+# A module's bed is torn down before the next module starts, so the numbers cycle.
 _SLOT = int(os.environ.get("HARDENING_TEST_SLOT", "0"))
-_MODULE_BEDS = iter(range(_SLOT * 12 + 1, _SLOT * 12 + 13))
+_MODULE_BEDS = itertools.cycle(range(_SLOT * 12 + 1, _SLOT * 12 + 13))
 
 
 class ModuleBed:
