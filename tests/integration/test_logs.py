@@ -82,9 +82,10 @@ def test_deploy_makes_items_pass_and_rerun_changes_nothing(bed, tmp_path: Path) 
 def test_backend_error_fails_dep02(bed, tmp_path: Path) -> None:
     bed.run(
         "tb2",
-        # the process stays alive a moment so journald can attribute the line to the unit
+        # an error on the service's own output stream, as a real backend logs it (a syslog
+        # line from a short-lived `logger` is not always attributed to the unit)
         "systemd-run --quiet --wait --unit=hardening-demo-app"
-        " sh -c \"logger -p user.err 'test failure'; sleep 2\"",
+        " sh -c \"echo '<3>test failure'; sleep 1\"",
     )
     for _ in range(5):  # journald may index the line a moment later on a loaded machine
         found, report = _found(bed, tmp_path)
