@@ -268,11 +268,4 @@ class LogTimers(BackupTimers):
                                   "last_trigger": 1704070800.0, "next_elapse": 1704157200.0}}
     """
 
-    def command(self) -> StringCommand:
-        units = " ".join(f"{timer}.timer" for timer in LOG_TIMERS)
-        return StringCommand(
-            f'for u in {units}; do echo "#unit=$u";',
-            "systemctl show -p LoadState -p UnitFileState -p ActiveState -p TimersCalendar",
-            '--timestamp=unix -p LastTriggerUSec -p NextElapseUSecRealtime "$u"',
-            "2>/dev/null; done",
-        )
+    timers = LOG_TIMERS

@@ -205,13 +205,15 @@ class BackupTimers(FactBase):
         {"hardening-backup-full": {"enabled": True, "active": True, "calendar": "Sun 01:00",
                                    "last_trigger": 1704070800.0, "next_elapse": 1704675600.0}}
 
-    A timer that is not installed is missing from the mapping.
+    A timer that is not installed is missing from the mapping. Subclasses set
+    ``timers`` to read other timers the same way.
     """
 
     default = dict
+    timers: tuple[str, ...] = TIMERS
 
     def command(self) -> StringCommand:
-        units = " ".join(f"{timer}.timer" for timer in TIMERS)
+        units = " ".join(f"{timer}.timer" for timer in self.timers)
         return StringCommand(
             f'for u in {units}; do echo "#unit=$u";',
             "systemctl show -p LoadState -p UnitFileState -p ActiveState -p TimersCalendar",
