@@ -56,6 +56,14 @@ class Outcome:
         return cls(Status.NOT_APPLICABLE, reason)
 
     @classmethod
+    def judge(cls, problems: list[str], evidence: list[str], fix: str = "") -> Outcome:
+        """Failed with the ``problems`` first when there are any, else passed; the
+        ``evidence`` (observations) is reported either way, joined with ``; ``."""
+        if problems:
+            return cls.failed("; ".join(problems + evidence), fix=fix)
+        return cls.passed("; ".join(evidence))
+
+    @classmethod
     def pending(cls, evidence: str, fix: str = "") -> Outcome:
         return cls(Status.PENDING, evidence, fix)
 

@@ -4,6 +4,7 @@ DR-RPO-01, DR-RTO-01 (pgBackRest, WAL archiving, restore drills)."""
 from __future__ import annotations
 
 import time
+from functools import partial
 
 from hardening.checks import HostContext, check
 from hardening.facts.pgbackrest import (
@@ -37,11 +38,8 @@ def _good_backups(ctx: HostContext) -> tuple[dict, list[dict]]:
     return info, [b for b in info["backups"] if not b.get("error") and b.get("stop")]
 
 
-def _verdict(problems: list[str], evidence: list[str], fix: str = FIX) -> Outcome:
-    """Fail with the problems first when there are any, else pass; evidence either way."""
-    if problems:
-        return Outcome.failed("; ".join(problems + evidence), fix=fix)
-    return Outcome.passed("; ".join(evidence))
+#: fail with the problems first, else pass; evidence either way (``Outcome.judge``)
+_verdict = partial(Outcome.judge, fix=FIX)
 
 
 def _repository_problem(info: dict) -> str:

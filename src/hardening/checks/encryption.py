@@ -50,12 +50,9 @@ def encryption_at_rest(ctx: HostContext) -> Outcome:
     path = ctx.setting("postgres_data_directory", default("postgres_data_directory"))
     disk_problems, disk_seen = _disk(ctx, path)
     backup_problems, backup_seen = _backups(ctx)
-    problems = disk_problems + backup_problems
-    evidence = "; ".join(problems + disk_seen + backup_seen)
-    if problems:
-        return Outcome.failed(
-            evidence,
-            fix="put the data directory on a LUKS volume and run deploys/backups.py "
-            "(repo1-cipher-type=aes-256-cbc)",
-        )
-    return Outcome.passed(evidence)
+    return Outcome.judge(
+        disk_problems + backup_problems,
+        disk_seen + backup_seen,
+        fix="put the data directory on a LUKS volume and run deploys/backups.py "
+        "(repo1-cipher-type=aes-256-cbc)",
+    )

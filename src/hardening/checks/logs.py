@@ -10,6 +10,7 @@ nothing, not even a log line.
 from __future__ import annotations
 
 import time
+from functools import partial
 
 from hardening.checks import HostContext, check
 from hardening.facts.config_backup import ConfigBackups
@@ -34,10 +35,8 @@ def _setting(ctx: HostContext, key: str):
     return ctx.setting(key, default(key))
 
 
-def _verdict(problems: list[str], evidence: list[str], fix: str = FIX) -> Outcome:
-    if problems:
-        return Outcome.failed("; ".join(problems + evidence), fix=fix)
-    return Outcome.passed("; ".join(evidence))
+#: fail with the problems first, else pass; evidence either way (``Outcome.judge``)
+_verdict = partial(Outcome.judge, fix=FIX)
 
 
 def _is_log_host(ctx: HostContext) -> bool:

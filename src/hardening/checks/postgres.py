@@ -4,6 +4,8 @@ report (OPS-D-03) and slow queries (OPS-W-05)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from hardening.checks import HostContext, check
 from hardening.facts.envfile import EnvFileSummary
 from hardening.facts.network import ListeningSockets
@@ -67,11 +69,8 @@ def pooling(ctx: HostContext) -> Outcome:
 FIX_PG = "run deploys/postgres.py"
 
 
-def _judge(problems: list[str], evidence: list[str], fix: str = FIX_PG) -> Outcome:
-    """Failed with the problems first when there are any, else passed; evidence always."""
-    if problems:
-        return Outcome.failed("; ".join(problems + evidence), fix=fix)
-    return Outcome.passed("; ".join(evidence))
+#: fail with the problems first, else pass; evidence either way (``Outcome.judge``)
+_judge = partial(Outcome.judge, fix=FIX_PG)
 
 
 def _settings(ctx: HostContext) -> dict | Outcome:

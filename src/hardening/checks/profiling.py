@@ -98,10 +98,7 @@ def data_volume(ctx: HostContext) -> Outcome:
             problems.append(f"{table} has {have} rows, fewer than {wanted}")
         else:
             seen.append(f"{table} {have} rows (>= {wanted})")
-    evidence = "; ".join(problems + seen)
-    if problems:
-        return Outcome.failed(evidence, fix="load realistic data volumes before testing")
-    return Outcome.passed(evidence)
+    return Outcome.judge(problems, seen, fix="load realistic data volumes before testing")
 
 
 @check("tracing.otlp")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
+from functools import partial
 
 from hardening.checks import HostContext, check
 from hardening.facts.haproxy import HaproxyServers
@@ -52,9 +53,8 @@ def _headers(config: dict, header: str) -> list[str]:
     return [a[1] for a in _args(config, "add_header") if len(a) > 1 and a[0].lower() == header]
 
 
-def _judge(problems: list[str], evidence: list[str]) -> Outcome:
-    text = "; ".join(problems + evidence)
-    return Outcome.failed(text, fix=FIX) if problems else Outcome.passed(text)
+#: fail with the problems first, else pass; evidence either way (``Outcome.judge``)
+_judge = partial(Outcome.judge, fix=FIX)
 
 
 def _unavailable(config: dict) -> Outcome | None:
