@@ -11,7 +11,7 @@ import json
 import subprocess
 from dataclasses import asdict
 
-from . import images, lifecycle
+from . import images, lifecycle, services
 from .config import BedConfig
 from .errors import TestbedError
 from .inventory import NOT_UP
@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     _profile_option(p_up, default="services")
     p_up.add_argument("--timeout", type=float, default=None,
                       help="seconds to wait for each host to be ready (default 180)")  # fmt: skip
+    p_up.add_argument("--backends", action="store_true",
+                      help="also start an OpenBao dev server and an S3 service (moto, TLS) on "
+                           "this machine and point the hosts' inventory data at them "
+                           "(secrets_backend, backup_s3_*); `down` stops them")  # fmt: skip
 
     sub.add_parser("down", help="stop all hosts and remove everything the bed created")
 
@@ -90,7 +94,9 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     config = BedConfig.from_env()
     if args.command == "up":
-        lifecycle.up(args.count, args.profile, config, timeout=args.timeout)
+        bed = lifecycle.up(args.count, args.profile, config, timeout=args.timeout)
+        if args.backends:
+            services.attach_backends(config, bed)
     elif args.command == "down":
         lifecycle.down(config)
     elif args.command == "status":

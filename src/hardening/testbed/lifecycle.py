@@ -25,6 +25,7 @@ from .config import BedConfig
 from .errors import TestbedError
 from .inventory import inventory_document, write_json
 from .procs import ProcRef, file_lock, log, run, spawn
+from .services import stop_services
 from .state import BedState, HostState, StateStore
 
 Command = str | Sequence[str]
@@ -514,6 +515,7 @@ def _teardown(config: BedConfig) -> None:
         log("testbed: nothing to tear down")
         return
     started = time.monotonic()
+    stop_services(config)  # OpenBao / S3 of the demo, when it started them
     problems = _stop_processes(state)
     for host in state.hosts:
         problems += network.remove_host_network(host.spec)
