@@ -11,14 +11,20 @@ shapes, names and verdicts do.
 
 from __future__ import annotations
 
+import inspect
 import json
 
 from pyinfra.api import FactBase, StringCommand
 from pyinfra.api.command import QuoteString
 
-#: Host-side probe program; argv[1] is a JSON object of probe parameters.
-PROBE = r"""
-import base64, gzip, hashlib, json, os, re, socket, ssl, subprocess, sys, threading, time
+from hardening import wsprobe
+
+#: Host-side probe program; argv[1] is a JSON object of probe parameters. The WebSocket
+#: round trip is :mod:`hardening.wsprobe`, inlined (shared with the deploy-day tool).
+PROBE = (
+    inspect.getsource(wsprobe)
+    + r"""
+import gzip, hashlib, json, os, re, subprocess, sys, threading, time
 import urllib.error, urllib.parse, urllib.request
 cfg = json.loads(sys.argv[1])
 base = cfg["base_url"].rstrip("/")
@@ -95,39 +101,7 @@ if out["deployed"]:
                  "fetch_handler": "addEventListener(\"fetch\"" in text}
     s, _, b, _, _ = get(cfg["offline_route"])
     out["sw"]["offline_status"] = s
-    key = base64.b64encode(os.urandom(16)).decode()
-    ws = {"ok": False}
-    try:
-        u = urllib.parse.urlsplit(base)
-        conn = socket.create_connection((u.hostname, u.port or 80), timeout=5)
-        conn.sendall(("GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                      "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (u.netloc, key)).encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = conn.recv(1024)
-            if not chunk:
-                break
-            head += chunk
-        head, _, rest = head.partition(b"\r\n\r\n")
-        want = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
-        ws["status"] = int(head.split(b" ")[1]) if head.count(b" ") else 0
-        ws["accept_ok"] = want in head
-        msg = ("probe-" + os.urandom(4).hex()).encode()
-        mask = os.urandom(4)
-        conn.sendall(bytes([0x81, 0x80 | len(msg)]) + mask + bytes(c ^ mask[i % 4] for i, c in enumerate(msg)))
-        start = time.monotonic()
-        while len(rest) < 2 + len(msg):
-            chunk = conn.recv(1024)
-            if not chunk:
-                break
-            rest += chunk
-        ws["echo"] = rest[2:2 + len(msg)] == msg
-        ws["round_trip_ms"] = round((time.monotonic() - start) * 1000, 1)
-        conn.sendall(bytes([0x88, 0x80]) + mask)
-        conn.close()
-        ws["ok"] = ws["status"] == 101 and ws["accept_ok"] and ws["echo"]
-    except Exception as e:
-        ws["error"] = type(e).__name__
+    ws = ws_roundtrip("ws://%s/ws" % urllib.parse.urlsplit(base).netloc, "probe-" + os.urandom(4).hex())
     out["websocket"] = ws
     payload = os.urandom(cfg["upload_bytes"])
     s, _, b, _, _ = get("/upload", data=payload, method="POST", timeout=15)
@@ -174,6 +148,7 @@ if out["deployed"]:
                    "p50_ms": pick(0.5), "p95_ms": pick(0.95), "p99_ms": pick(0.99)}
 print(json.dumps(out))
 """
+)
 
 
 class AppProbe(FactBase):

@@ -15,6 +15,8 @@ APT_PACKAGES=(
     ca-certificates
     ssh-audit        # independent verifier of the SSH hardening (tests)
     prometheus       # promtool: validates and unit-tests the alert rules (tests)
+    testssl.sh       # independent verifier of nginx's TLS configuration (tests)
+    chromium         # headless browser of the FE-07/FE-08 probe (driven by playwright)
 )
 
 missing=()

@@ -203,6 +203,12 @@ def test_release_passes_gates_and_is_documented(bed, tmp_path: Path) -> None:
         assert gates[gate]["status"] == "pass", (gate, gates[gate])
     assert "echo round trip ok" in gates["websocket"]["detail"]
     assert "db ok" in gates["backend_health"]["detail"]
+    # the same release again: already live, nothing to do, the record is untouched
+    last = bed.run("tb1", "cat /var/lib/hardening/deployday/last.json")
+    rerun = bed.pyinfra("deploys/release.py", "--limit", "tb1", "--data", "deployday_release=v2")
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    assert pyinfra_changes(rerun) == 0, rerun.stdout[-3000:]
+    assert bed.run("tb1", "cat /var/lib/hardening/deployday/last.json") == last
 
 
 def test_failing_release_is_rolled_back(bed, tmp_path: Path) -> None:

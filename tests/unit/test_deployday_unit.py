@@ -14,10 +14,10 @@ from hardening import deployday
 from hardening.checks import HostContext, registry
 from hardening.checks.deployday import GATES, leak_suspected
 from hardening.facts.deployday import DeployDayRecord, DeployDayWatch
+from hardening.operations.deployday import tool_text
 from hardening.results import Status
 
 CHECKS = registry()
-TOOL = Path(deployday.__file__).parent / "operations" / "templates" / "hardening-deployday.py"
 
 
 def ctx(record: Any = None, watch: Any = None) -> HostContext:
@@ -118,7 +118,11 @@ def test_fact_parsing() -> None:
 
 @pytest.fixture()
 def tool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    spec = importlib.util.spec_from_file_location("hardening_deployday_tool", TOOL)
+    # the tool as installed: the template with hardening.wsprobe inlined
+    installed = tmp_path / "bin" / "hardening-deployday.py"
+    installed.parent.mkdir()
+    installed.write_text(tool_text())
+    spec = importlib.util.spec_from_file_location("hardening_deployday_tool", installed)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     monkeypatch.setattr(module, "STATE", str(tmp_path))

@@ -1,13 +1,17 @@
 """Frontend checks (FE-01..04, PERF-06, PERF-07) on the built bundle in ``app_static_dir``
-and the service worker as the application serves it."""
+and the service worker as the application serves it; FE-07 (responsive design) and FE-08
+(WCAG 2.1 with axe-core) from a headless Chromium on the control node
+(:mod:`hardening.browser`), run once per web host."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from hardening.browser import MAX_SELECTORS, SETUP_FIX
 from hardening.checks import HostContext, check
 from hardening.checks.app import FIX, NOT_DEPLOYED, deployed, failed_unless, probe, setting
 from hardening.results import Outcome
+from hardening.web_policy import web_base_url
 
 TEXT_ASSETS = (".js", ".mjs", ".css", ".html")
 
@@ -144,3 +148,116 @@ def image_optimisation(ctx: HostContext) -> Outcome:
     ]
     summary = ", ".join(f"{f['name']} ({f['image']}, {f['size']} bytes)" for f in images)
     return failed_unless(problems, summary or "no images in the bundle")
+
+
+#: Key of the browser probe's result in the host context's cache (one run per host).
+BROWSER_CACHE_KEY = ("hardening.browser",)
+
+
+def frontend_url(ctx: HostContext) -> str:
+    """Origin the control node's browser loads: ``frontend_url``, else the web tier at the
+    host's address (https when ``web_tls`` is on)."""
+    return setting(ctx, "frontend_url") or web_base_url(
+        ctx.data, ctx.data.get("ssh_hostname") or ctx.name
+    )
+
+
+def browser_probe(ctx: HostContext) -> dict:
+    """The headless Chromium probe of this web host, run at most once per host and audit."""
+    if BROWSER_CACHE_KEY not in ctx._cache:
+        from hardening.browser import run_probe
+
+        ctx._cache[BROWSER_CACHE_KEY] = run_probe(
+            frontend_url(ctx),
+            list(setting(ctx, "frontend_pages")),
+            list(setting(ctx, "frontend_viewports")),
+            min_font_px=setting(ctx, "frontend_min_font_px"),
+        )
+    return ctx._cache[BROWSER_CACHE_KEY]
+
+
+def _browser_pages(ctx: HostContext) -> tuple[list[dict], Outcome | None]:
+    """The probed pages, or an Outcome when there is nothing to judge (no app, no browser)."""
+    if deployed(ctx) is None:  # also keeps the audit's fact rehearsal from launching Chromium
+        return [], _not_deployed()
+    found = browser_probe(ctx)
+    if "error" in found:
+        fix = SETUP_FIX if found.get("missing") else f"check that {frontend_url(ctx)} answers"
+        return [], Outcome.failed(found["error"], fix=fix)
+    return found["pages"], None
+
+
+def _load_problems(pages: list[dict]) -> list[str]:
+    return [f"{page['path']}: {page['error']}" for page in pages if page.get("error")]
+
+
+def axe_findings(pages: list[dict], fail_impacts: list[str]) -> tuple[list[str], list[str]]:
+    """axe-core violations as ("rule-id (impact) ×N on /page: selectors") findings,
+    split into (failing, listed only)."""
+    failing: list[str] = []
+    listed: list[str] = []
+    for page in pages:
+        for violation in page["axe"]:
+            finding = (
+                f"{violation['id']} ({violation['impact']}) ×{violation['nodes']} on "
+                f"{page['path']}: {', '.join(violation['targets'][:MAX_SELECTORS])}"
+            )
+            (failing if violation["impact"] in fail_impacts else listed).append(finding)
+    return failing, listed
+
+
+@check("frontend.accessibility")
+def accessibility(ctx: HostContext) -> Outcome:
+    """FE-08: axe-core's WCAG 2.0/2.1 A+AA rules on each of ``frontend_pages`` in headless
+    Chromium; violations of an impact in ``frontend_fail_impacts`` fail the item."""
+    pages, outcome = _browser_pages(ctx)
+    if outcome:
+        return outcome
+    failing, listed = axe_findings(pages, list(setting(ctx, "frontend_fail_impacts")))
+    paths = ", ".join(page["path"] for page in pages)
+    checked = f"axe-core WCAG 2.1 A+AA on {paths}: {len(failing) + len(listed)} violation(s)"
+    return Outcome.judge(
+        _load_problems(pages) + failing,
+        [checked, *(f"listed only: {finding}" for finding in listed)],
+        fix="fix the markup (alt text, labels, lang, contrast ...), redeploy the bundle",
+    )
+
+
+def layout_findings(pages: list[dict], min_font_px: int) -> list[str]:
+    """Responsive-design problems of each page at each viewport."""
+    problems: list[str] = []
+    for page in pages:
+        for layout in page["layouts"]:
+            where = f"{page['path']} @{layout['viewport']}"
+            if layout["meta_viewport"] is None:
+                problems.append(f"{where}: no <meta name=viewport>")
+            if layout["scroll_width"] > layout["inner_width"] + 1:
+                problems.append(
+                    f"{where}: horizontal overflow (scrollWidth {layout['scroll_width']} > "
+                    f"{layout['inner_width']})"
+                )
+            if layout["wide"]:
+                problems.append(f"{where}: wider than the viewport: {', '.join(layout['wide'])}")
+            if layout["small_text"]:
+                problems.append(
+                    f"{where}: text below {min_font_px}px: {', '.join(layout['small_text'])}"
+                )
+    return problems
+
+
+@check("frontend.responsive")
+def responsive(ctx: HostContext) -> Outcome:
+    """FE-07: each of ``frontend_pages`` at each of ``frontend_viewports`` has a meta
+    viewport, no horizontal overflow, no visible element wider than the viewport, and no
+    text below ``frontend_min_font_px``."""
+    pages, outcome = _browser_pages(ctx)
+    if outcome:
+        return outcome
+    min_font = setting(ctx, "frontend_min_font_px")
+    viewports = ", ".join(setting(ctx, "frontend_viewports"))
+    paths = ", ".join(page["path"] for page in pages)
+    return Outcome.judge(
+        _load_problems(pages) + layout_findings(pages, min_font),
+        [f"{paths} at {viewports} checked: meta viewport, overflow, text >= {min_font}px"],
+        fix="use fluid widths (max-width: 100%), a meta viewport and readable font sizes",
+    )

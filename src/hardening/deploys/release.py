@@ -21,9 +21,11 @@ import os
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.facts.files import Link
 from pyinfra.operations import files
 
 from hardening.deploys._common import in_groups
+from hardening.facts.deployday import DeployDayRecord
 from hardening.operations import deployday as ops
 from hardening.operations.postgres import timer
 from hardening.settings import setting
@@ -231,10 +233,41 @@ PHASES = {
 }
 
 
+#: Phases that deploy a release: skipped when that release is already live on the host.
+DEPLOYING_PHASES = ("preflight", "backend", "frontend", "post", "all")
+
+
+def already_live(record: dict | None, release: str, current: str | None) -> bool:
+    """True when ``release`` finished successfully on this host and is still the one
+    ``current`` points at (``current`` None: a host without the app, e.g. a db host)."""
+    if not record or record.get("release") != release or record.get("result") != "success":
+        return False
+    return current is None or current.rstrip("/").endswith(f"/releases/{release}")
+
+
+def _live_release() -> str:
+    """The release name when it is already live here (a rerun has nothing to do), else ''."""
+    release = _release()
+    current = None
+    if in_groups("web"):
+        link = host.get_fact(Link, path=_app()["current"])
+        current = (link or {}).get("link_target") or ""
+    return release if already_live(host.get_fact(DeployDayRecord), release, current) else ""
+
+
 def release() -> None:
-    """Run the phase named by ``deployday_phase`` (default ``all``)."""
+    """Run the phase named by ``deployday_phase`` (default ``all``).
+
+    A rerun of a release that already finished successfully and is still live changes
+    nothing (every deploying phase is skipped with a noop); ``watch`` and ``rollback``
+    always run.
+    """
     phase = setting(host.data, "deployday_phase")
     if phase not in PHASES:
         raise ValueError(f"deployday_phase {phase!r}: use one of {', '.join(PHASES)}")
+    live = _live_release() if phase in DEPLOYING_PHASES else ""
+    if live:
+        ops.already_live(name=f"Release {live} is already live", release=live)
+        return
     for function in PHASES[phase]:
         function()

@@ -8,6 +8,7 @@ The host side is one stdlib script, ``/usr/local/sbin/hardening-deployday`` (tem
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from io import StringIO
 from pathlib import Path
@@ -19,6 +20,7 @@ from pyinfra.facts.files import Directory, Sha1File
 from pyinfra.facts.server import Which
 from pyinfra.operations import files
 
+from hardening import wsprobe
 from hardening.facts.deployday import DeployDayRecord
 from hardening.operations._render import sha1
 
@@ -37,6 +39,17 @@ PG_VERBOSE_TEXT = (
 )
 
 
+#: Line of the tool's template replaced by :mod:`hardening.wsprobe` (shared with AppProbe).
+INLINE_WSPROBE = "# hardening:inline wsprobe"
+
+
+def tool_text() -> str:
+    """The host tool as installed: its template (not Jinja) with the WebSocket probe inlined."""
+    template = (TEMPLATES / "hardening-deployday.py").read_text(encoding="utf-8")
+    marker = next(line for line in template.splitlines() if line.startswith(INLINE_WSPROBE))
+    return template.replace(marker, inspect.getsource(wsprobe).rstrip("\n"), 1)
+
+
 @operation()
 def install_tool():
     """
@@ -48,7 +61,7 @@ def install_tool():
 
         deployday.install_tool(name="Deploy-day tool")
     """
-    text = (TEMPLATES / "hardening-deployday.py").read_text(encoding="utf-8")  # not Jinja
+    text = tool_text()
     if host.get_fact(Sha1File, path=TOOL) == sha1(text):
         host.noop(f"{TOOL} is up to date")
         return
@@ -134,6 +147,21 @@ def verbose_logging(present: bool = True):
         )
     if not touched:
         host.noop("neither nginx nor PostgreSQL 15 on this host")
+
+
+@operation()
+def already_live(release: str):
+    """
+    Report that ``release`` is already live on this host (a rerun changes nothing).
+
+    **Example:**
+
+    .. code:: python
+
+        deployday.already_live(name="Release v2 already live", release="v2")
+    """
+    host.noop(f"release {release} is already live (deploy-day finished: success)")
+    yield from ()
 
 
 @operation()

@@ -9,12 +9,10 @@ value is ever read or printed (the environment file is never opened).
 """
 
 import argparse
-import base64
 import datetime
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -55,7 +53,11 @@ def release_dir(release):
 def load_record(release):
     path = os.path.join(release_dir(release), "record.json")
     return read_json(path) or {
-        "schema": 1, "release": release, "started": now(), "result": "running", "gates": {}
+        "schema": 1,
+        "release": release,
+        "started": now(),
+        "result": "running",
+        "gates": {},
     }
 
 
@@ -115,31 +117,58 @@ def row_counts(tables):
     counts = {}
     for entry in tables:
         database, _, table = entry.partition("/")
-        code, out = run(["runuser", "-u", "postgres", "--", "psql", "-XAtq", "-d", database,
-                         "-c", f"SELECT count(*) FROM {table}"])
+        code, out = run(
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                "psql",
+                "-XAtq",
+                "-d",
+                database,
+                "-c",
+                f"SELECT count(*) FROM {table}",
+            ]
+        )
         counts[entry] = int(out.strip()) if code == 0 and out.strip().isdigit() else None
     return counts
 
 
 def cmd_snapshot(args):
     _, packages = run(["dpkg-query", "-W", "-f", "${Package}\t${Version}\n"])
-    _, units = run(["systemctl", "list-units", "--type=service", "--all", "--no-legend",
-                    "--plain"])
+    _, units = run(["systemctl", "list-units", "--type=service", "--all", "--no-legend", "--plain"])
     snapshot = {
         "release": args.release,
         "taken": now(),
         "packages": dict(line.split("\t", 1) for line in packages.splitlines() if "\t" in line),
         "etc_sha256": etc_checksums(),
-        "services": {f[0]: f[2] + "/" + f[3] for f in (u.split() for u in units.splitlines())
-                     if len(f) >= 4},
-        "app": {"current": readlink(args.current), "static": readlink(args.static),
-                "service": args.service},
+        "services": {
+            f[0]: f[2] + "/" + f[3] for f in (u.split() for u in units.splitlines()) if len(f) >= 4
+        },
+        "app": {
+            "current": readlink(args.current),
+            "static": readlink(args.static),
+            "service": args.service,
+        },
         "schema": None,
         "row_counts": row_counts(args.table),
     }
     if args.schema_query:
-        code, out = run(["runuser", "-u", "postgres", "--", "psql", "-XAtq", "-d",
-                         args.schema_db, "-c", args.schema_query])
+        code, out = run(
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                "psql",
+                "-XAtq",
+                "-d",
+                args.schema_db,
+                "-c",
+                args.schema_query,
+            ]
+        )
         snapshot["schema"] = out.strip() if code == 0 else None
     directory = release_dir(args.release)
     write_json(os.path.join(directory, "snapshot.json"), snapshot)
@@ -164,11 +193,16 @@ def cmd_snapshot(args):
     record = load_record(args.release)
     record["previous"] = snapshot["app"]["current"]
     save_record(record)
-    gate(args.release, "state_snapshot", "pass",
-         f"{len(snapshot['packages'])} packages, {len(snapshot['etc_sha256'])} /etc files, "
-         f"{len(snapshot['services'])} services")
-    return gate(args.release, "rollback_plan", "pass",
-                f"ROLLBACK.md: restore {args.current} -> {previous}")
+    gate(
+        args.release,
+        "state_snapshot",
+        "pass",
+        f"{len(snapshot['packages'])} packages, {len(snapshot['etc_sha256'])} /etc files, "
+        f"{len(snapshot['services'])} services",
+    )
+    return gate(
+        args.release, "rollback_plan", "pass", f"ROLLBACK.md: restore {args.current} -> {previous}"
+    )
 
 
 def wait_healthy(url, timeout):
@@ -194,55 +228,11 @@ def health_db(body):
     return value.get("db") if isinstance(value, dict) else None
 
 
-WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-
-def ws_frame(text):
-    """A masked client text frame (payload under 126 bytes)."""
-    payload = text.encode()
-    mask = os.urandom(4)
-    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return bytes([0x81, 0x80 | len(payload)]) + mask + masked
-
-
-def ws_echo(url, text="hardening-deployday-ping"):
-    """(ok, detail) of a WebSocket handshake and an echo round trip."""
-    parts = urllib.parse.urlsplit(url)
-    key = base64.b64encode(os.urandom(16)).decode()
-    accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
-    try:
-        with socket.create_connection((parts.hostname, parts.port or 80), timeout=5) as conn:
-            conn.sendall((f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-                          "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                          f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n")
-                         .encode())
-            head = b""
-            while b"\r\n\r\n" not in head:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    break
-                head += chunk
-            head, _, rest = head.partition(b"\r\n\r\n")
-            status = head.split(b"\r\n", 1)[0].decode(errors="replace")
-            if " 101 " not in status + " " or accept.encode() not in head:
-                return False, f"handshake answered {status or 'nothing'}"
-            conn.sendall(ws_frame(text))
-            data = rest
-            while len(data) < 2 or len(data) < 2 + (data[1] & 0x7F):
-                chunk = conn.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-            echoed = data[2:2 + (data[1] & 0x7F)].decode(errors="replace") if data else ""
-            if echoed == text:
-                return True, "handshake 101, echo round trip ok"
-            return False, f"handshake 101, echo answered {echoed[:40]!r}"
-    except OSError as error:
-        return False, f"no WebSocket at {url}: {error}"
+# hardening:inline wsprobe -- install_tool pastes hardening/wsprobe.py here (ws_echo)
 
 
 def cmd_websocket(args):
-    ok, detail = ws_echo(args.url)
+    ok, detail = ws_echo(args.url)  # noqa: F821 -- inlined from hardening.wsprobe
     return gate(args.release, "websocket", "pass" if ok else "fail", f"{args.url}: {detail}")
 
 
@@ -275,28 +265,56 @@ def cmd_frontend(args):
     record = load_record(args.release)
     backend = record["gates"].get("backend_health", {})
     if backend.get("status") != "pass":
-        return gate(args.release, "frontend_order", "fail",
-                    "backend not healthy on this host: frontend not switched")
+        return gate(
+            args.release,
+            "frontend_order",
+            "fail",
+            "backend not healthy on this host: frontend not switched",
+        )
     bundle = os.path.join(os.path.dirname(args.current), "releases", args.release, "static")
     if os.path.isdir(bundle):
         link_to(args.static, bundle)
-    code = gate(args.release, "frontend_order", "pass",
-                f"frontend switched at {now()} after backend healthy at {backend['at']}")
+    code = gate(
+        args.release,
+        "frontend_order",
+        "pass",
+        f"frontend switched at {now()} after backend healthy at {backend['at']}",
+    )
     status, body = http_get(args.url)
     loads = status == 200 and b"<" in body
-    return code or gate(args.release, "frontend_loads", "pass" if loads else "fail",
-                        f"{args.url} answered {status or 'nothing'}, {len(body)} bytes")
+    return code or gate(
+        args.release,
+        "frontend_loads",
+        "pass" if loads else "fail",
+        f"{args.url} answered {status or 'nothing'}, {len(body)} bytes",
+    )
 
 
 def cmd_logscan(args):
-    code, out = run(["journalctl", "--no-pager", "-o", "cat", "-p", "err", "-u", args.service,
-                     "--since", args.since])
+    code, out = run(
+        [
+            "journalctl",
+            "--no-pager",
+            "-o",
+            "cat",
+            "-p",
+            "err",
+            "-u",
+            args.service,
+            "--since",
+            args.since,
+        ]
+    )
     lines = [line for line in out.splitlines() if line.strip()]
     if code != 0:
         return gate(args.release, args.gate, "skip", "journalctl unavailable")
     status = "pass" if not lines else "fail"
-    return gate(args.release, args.gate, status,
-                f"{len(lines)} error lines from {args.service} since {args.since}")
+    return gate(
+        args.release,
+        args.gate,
+        status,
+        f"{len(lines)} error lines from {args.service} since {args.since}",
+    )
 
 
 def cmd_smoke(args):
@@ -317,23 +335,48 @@ def prom_value(base, query):
     return float(result[0]["value"][1]) if result else None
 
 
+def prometheus_base(url):
+    """``url``, or its https:// form when Prometheus serves TLS (the hardening CA is in the
+    system store, so urllib verifies it)."""
+    if url.startswith("http://"):
+        secure = "https://" + url[len("http://") :]
+        if http_get(secure.rstrip("/") + "/-/ready")[0] == 200:
+            return secure
+    return url
+
+
 def cmd_prometheus(args):
+    args.url = prometheus_base(args.url)
     status, _ = http_get(args.url.rstrip("/") + "/-/ready")
     if status != 200:
         gate(args.release, "error_rates", "skip", f"no Prometheus at {args.url}")
         return gate(args.release, "performance", "skip", f"no Prometheus at {args.url}")
     window = args.window
-    errors = prom_value(args.url, f'sum(rate(http_requests_total{{code=~"5.."}}[{window}]))'
-                        f" / sum(rate(http_requests_total[{window}]))")
-    p95 = prom_value(args.url, "histogram_quantile(0.95, sum by (le) "
-                     f"(rate(http_request_duration_seconds_bucket[{window}])))")
+    errors = prom_value(
+        args.url,
+        f'sum(rate(http_requests_total{{code=~"5.."}}[{window}]))'
+        f" / sum(rate(http_requests_total[{window}]))",
+    )
+    p95 = prom_value(
+        args.url,
+        "histogram_quantile(0.95, sum by (le) "
+        f"(rate(http_request_duration_seconds_bucket[{window}])))",
+    )
     up = prom_value(args.url, "count(up == 1)")
     if errors is None or errors != errors:
-        code = gate(args.release, "error_rates", "pass" if up else "fail",
-                    f"no HTTP request metrics yet; {int(up or 0)} targets up")
+        code = gate(
+            args.release,
+            "error_rates",
+            "pass" if up else "fail",
+            f"no HTTP request metrics yet; {int(up or 0)} targets up",
+        )
     else:
-        code = gate(args.release, "error_rates", "pass" if errors <= args.max_error_rate
-                    else "fail", f"5xx ratio {errors:.4f} (max {args.max_error_rate})")
+        code = gate(
+            args.release,
+            "error_rates",
+            "pass" if errors <= args.max_error_rate else "fail",
+            f"5xx ratio {errors:.4f} (max {args.max_error_rate})",
+        )
     if p95 is None or p95 != p95:
         detail, status = f"no latency histogram yet; {int(up or 0)} targets up", "pass"
     else:
@@ -352,18 +395,26 @@ def cmd_record(args):
 def cmd_note(args):
     record = load_record(args.release)
     snapshot = read_json(os.path.join(release_dir(args.release), "snapshot.json"), {})
-    lines = [f"# Deployment {args.release}", "", f"- started: {record.get('started')}",
-             f"- noted: {now()}", f"- previous release: {record.get('previous') or '(none)'}",
-             f"- current: {readlink(args.current) or '(none)'}",
-             f"- static bundle: {readlink(args.static) or '(none)'}",
-             f"- packages at snapshot: {len(snapshot.get('packages', {}))}", "", "## Gates", ""]
-    lines += [f"- {name}: {gate_['status']} — {gate_['detail']}"
-              for name, gate_ in sorted(record["gates"].items())]
-    with open(os.path.join(release_dir(args.release), "NOTES.md"), "w",
-              encoding="utf-8") as stream:
+    lines = [
+        f"# Deployment {args.release}",
+        "",
+        f"- started: {record.get('started')}",
+        f"- noted: {now()}",
+        f"- previous release: {record.get('previous') or '(none)'}",
+        f"- current: {readlink(args.current) or '(none)'}",
+        f"- static bundle: {readlink(args.static) or '(none)'}",
+        f"- packages at snapshot: {len(snapshot.get('packages', {}))}",
+        "",
+        "## Gates",
+        "",
+    ]
+    lines += [
+        f"- {name}: {gate_['status']} — {gate_['detail']}"
+        for name, gate_ in sorted(record["gates"].items())
+    ]
+    with open(os.path.join(release_dir(args.release), "NOTES.md"), "w", encoding="utf-8") as stream:
         stream.write("\n".join(lines) + "\n")
-    return gate(args.release, "documentation_note", "pass",
-                f"{release_dir(args.release)}/NOTES.md")
+    return gate(args.release, "documentation_note", "pass", f"{release_dir(args.release)}/NOTES.md")
 
 
 def cmd_finish(args):
@@ -413,15 +464,30 @@ def cmd_watch(args):
     path = os.path.join(release_dir(args.release), "watch.json")
     watch = read_json(path) or {"release": args.release, "samples": []}
     started = watch.get("since")
-    if started and time.time() - datetime.datetime.strptime(
-            started, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC).timestamp() \
-            > args.hours * 3600:
+    if (
+        started
+        and time.time()
+        - datetime.datetime.strptime(started, "%Y-%m-%dT%H:%M:%SZ")
+        .replace(tzinfo=datetime.UTC)
+        .timestamp()
+        > args.hours * 3600
+    ):
         print(f"watch window of {args.hours} h after {started} is over")
         return 0
     _, failed = run(["systemctl", "list-units", "--failed", "--no-legend", "--plain"])
     _, restarts = run(["systemctl", "show", "-p", "NRestarts", "--value", args.service])
-    _, errors = run(["journalctl", "--no-pager", "-o", "cat", "-p", "err", "--since",
-                     watch.get("since") or "-1h"])
+    _, errors = run(
+        [
+            "journalctl",
+            "--no-pager",
+            "-o",
+            "cat",
+            "-p",
+            "err",
+            "--since",
+            watch.get("since") or "-1h",
+        ]
+    )
     snapshot = read_json(os.path.join(release_dir(args.release), "snapshot.json"), {})
     sample = {
         "at": now(),
@@ -434,11 +500,13 @@ def cmd_watch(args):
         "prometheus_up": None,
     }
     if args.prometheus:
+        args.prometheus = prometheus_base(args.prometheus)
         status, _ = http_get(args.prometheus.rstrip("/") + "/-/ready")
-        sample["prometheus_up"] = prom_value(args.prometheus, "count(up == 1)") \
-            if status == 200 else None
+        sample["prometheus_up"] = (
+            prom_value(args.prometheus, "count(up == 1)") if status == 200 else None
+        )
     watch.setdefault("since", sample["at"])
-    watch["samples"] = (watch["samples"] + [sample])[-args.keep:]
+    watch["samples"] = (watch["samples"] + [sample])[-args.keep :]
     write_json(path, watch)
     write_json(os.path.join(STATE, "watch.json"), watch)
     print(f"watch sample {len(watch['samples'])}: {json.dumps(sample)[:200]}")
