@@ -133,7 +133,7 @@ ATTACKS: dict[str, str] = {
 FOREIGN_ORIGIN = "https://foreign.invalid"
 #: A WebSocket upgrade request printing ``HTTP/1.1 <status>`` (101 when upgraded); ``{url}``.
 WEBSOCKET_CURL = (
-    "curl -s -m 2 -o /dev/null -w 'HTTP/1.1 %{{http_code}}\\n' -H 'Connection: Upgrade'"
+    "curl -s -m 2 --http1.1 -o /dev/null -w 'HTTP/1.1 %{{http_code}}\\n' -H 'Connection: Upgrade'"
     " -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13'"
     " -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' {url}"
 )

@@ -12,7 +12,8 @@ from hardening.pki import first_certificate
 # For every TCP listener not bound to loopback: try a TLS handshake on the loopback side of
 # the same port (PostgreSQL needs its STARTTLS-like SSLRequest); port 80 reports where it
 # redirects; a TLS port also prints its (public) leaf certificate, parsed here with
-# ``cryptography``. Bounded: 3 s per port.
+# ``cryptography``. Bounded: 3 s per port. A port that showed a certificate speaks TLS even when
+# it then refuses the probe for lacking a client certificate (mutual TLS).
 _PROBE = r"""
 command -v openssl >/dev/null 2>&1 || { echo '#no-openssl'; exit 0; }
 ss -H -tln | awk '{print $4}' | while read -r local; do
@@ -22,7 +23,10 @@ ss -H -tln | awk '{print $4}' | while read -r local; do
   echo "$port $addr"
 done | sort -u -k1,1n | while read -r port addr; do
   starttls=""; [ "$port" = 5432 ] && starttls="-starttls postgres"
-  if out=$(timeout 3 openssl s_client -connect "$addr:$port" $starttls </dev/null 2>/dev/null)
+  # a server that requires a client certificate (RELP/TLS) may end the handshake with an
+  # alert after it showed its certificate: it speaks TLS all the same
+  out=$(timeout 3 openssl s_client -connect "$addr:$port" $starttls </dev/null 2>/dev/null)
+  if [ $? = 0 ] || printf '%s\n' "$out" | grep -q -- '-----BEGIN CERTIFICATE'
   then
     echo "tls:$port:yes"
     printf '%s\n' "$out" | sed -n '/-----BEGIN CERT/,/-----END CERT/p' | sed "s/^/cert:$port:/"

@@ -35,3 +35,15 @@ def flood_size(data: Any) -> int:
         + int(setting(data, "web_rate_limit_per_second"))
         + 10
     )
+
+
+def web_base_url(data: Any, address: str = "127.0.0.1") -> str:
+    """The web tier's base URL at ``address``: https when ``web_tls`` is on (the host trusts
+    the internal CA, whose certificates name 127.0.0.1), else http.
+
+    **Example:**
+
+    >>> web_base_url({"web_tls": True})
+    'https://127.0.0.1'
+    """
+    return f"{'https' if setting(data, 'web_tls') else 'http'}://{address}"

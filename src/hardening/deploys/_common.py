@@ -21,3 +21,16 @@ def require_valid_data() -> None:
     problems = validate_host_data(host.data.dict())
     if problems:
         raise DeployError(f"{host.name}: inventory data: " + "; ".join(problems))
+
+
+def not_needed_here(unit: str) -> None:
+    """Stop and disable ``unit``: installed on this host, but none of its groups needs it
+    (an unneeded listener is an open port, SEC-04, and often a plaintext one, SEC-03)."""
+    from pyinfra.operations import systemd
+
+    systemd.service(
+        name=f"{unit} is not needed here: stopped and disabled",
+        service=unit,
+        running=False,
+        enabled=False,
+    )

@@ -31,7 +31,8 @@ def server_names() -> list[str]:
     return list(dict.fromkeys([host.name, _address(host)]))
 
 
-def _certificate(directory: str, cert: str, key: str, owner: str, reload: str) -> None:
+def certificate(directory: str, cert: str, key: str, owner: str, reload: str) -> None:
+    """This host's certificate from the CA in ``directory`` at ``cert``/``key`` for ``owner``."""
     tls_ops.server_certificate(
         name=f"TLS certificate {cert}",
         pki_directory=directory,
@@ -45,20 +46,30 @@ def _certificate(directory: str, cert: str, key: str, owner: str, reload: str) -
     )
 
 
-@deploy("TLS with the internal CA")
-def tls() -> None:
-    postgres = setting(host.data, "postgres_tls") and in_groups(*DB_GROUPS)
-    redis = setting(host.data, "redis_tls") and host.get_fact(File, path="/etc/redis/redis.conf")
-    if not (postgres or redis):
-        return
+#: Former name, still imported by deploys/logs.py.
+_certificate = certificate
+
+
+def trusted_ca() -> str:
+    """Load the internal CA (created on first use), trust it on this host; its directory."""
     directory = pki_dir(host.data)
     try:
         ca = load_or_create_ca(directory)
     except PkiError as error:
         raise DeployError(str(error)) from None
     tls_ops.ca_certificate(name="Trust the hardening CA", cert_pem=ca.cert_pem)
+    return str(directory)
+
+
+@deploy("TLS with the internal CA")
+def tls() -> None:
+    postgres = setting(host.data, "postgres_tls") and in_groups(*DB_GROUPS)
+    redis = setting(host.data, "redis_tls") and host.get_fact(File, path="/etc/redis/redis.conf")
+    if not (postgres or redis):
+        return
+    directory = trusted_ca()
     if postgres:
-        _certificate(str(directory), PG_CERT, PG_KEY, "postgres", tls_ops.PG_RELOAD)
+        certificate(directory, PG_CERT, PG_KEY, "postgres", tls_ops.PG_RELOAD)
         tls_ops.postgres_tls(
             name="PostgreSQL TLS settings (conf.d/45-hardening-tls.conf)",
             content=render(
@@ -77,7 +88,7 @@ def tls() -> None:
             )
         tls_port = int(setting(host.data, "redis_tls_port"))
         reload = tls_ops.redis_reload(REDIS_CERT, REDIS_KEY, tls_port)
-        _certificate(str(directory), REDIS_CERT, REDIS_KEY, "redis", reload)
+        certificate(directory, REDIS_CERT, REDIS_KEY, "redis", reload)
         tls_ops.redis_tls(
             name="Redis TLS port",
             content=render(

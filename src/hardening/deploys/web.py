@@ -1,16 +1,20 @@
 """SEC-05, SEC-06, FE-05, FE-06, PERF-08, INF-04, INF-01: the web tier on ``web`` hosts.
 
-nginx (port 80; TLS is another component's) serves the static bundle and proxies to
-haproxy on loopback, which balances the application instances with active health checks.
+nginx serves the static bundle and proxies to haproxy on loopback, which balances the
+application instances with active health checks. With ``web_tls`` (SEC-03) nginx gets a
+certificate from the internal CA (deploys/tls.py) and serves the site on 443 only; port 80
+redirects. Order in ``harden()``: unchanged (``web`` after ``app``, before ``tls``).
 """
 
 from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import DeployError, deploy
+from pyinfra.facts.files import File
 from pyinfra.operations import systemd
 
-from hardening.deploys._common import in_groups
+from hardening.deploys._common import in_groups, not_needed_here
+from hardening.deploys.tls import certificate, trusted_ca
 from hardening.operations import haproxy as haproxy_ops
 from hardening.operations import nginx as nginx_ops
 from hardening.settings import setting
@@ -20,6 +24,10 @@ from hardening.web_policy import cors_problem
 @deploy("Web tier: nginx, ModSecurity WAF, haproxy")
 def web() -> None:
     if not in_groups("web"):
+        # installed but not a web host (e.g. a testbed image with everything): not serving
+        for unit in ("nginx", "haproxy"):
+            if host.get_fact(File, path=f"/lib/systemd/system/{unit}.service"):
+                not_needed_here(unit)
         return
     data = host.data
     origins = list(setting(data, "web_cors_origins"))
@@ -42,6 +50,10 @@ def web() -> None:
         name=f"ModSecurity + OWASP CRS, blocking, paranoia level {paranoia} (nginx -t)",
         content=nginx_ops.render_modsecurity(paranoia),
     )
+    tls = None
+    if setting(data, "web_tls"):
+        certificate(trusted_ca(), nginx_ops.CERT, nginx_ops.KEY, "root", nginx_ops.RELOAD)
+        tls = (nginx_ops.CERT, nginx_ops.KEY)
     nginx_ops.site(
         name="nginx site: gzip, cache headers, CORS, rate limits, proxy cache (nginx -t)",
         content=nginx_ops.render_site(
@@ -57,5 +69,8 @@ def web() -> None:
             paranoia=paranoia,
             lb_port=setting(data, "web_lb_port"),
             websocket_timeout=websocket_timeout,
+            tls=tls,
+            hsts_include_subdomains=bool(setting(data, "web_hsts_include_subdomains")),
+            hsts_preload=bool(setting(data, "web_hsts_preload")),
         ),
     )

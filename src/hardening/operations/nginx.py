@@ -25,6 +25,10 @@ MODSECURITY_RULES = "/etc/nginx/modsecurity/hardening.conf"
 #: Test configuration written beside the staged file ($0), removed after the test.
 TEST_CONF = "$(dirname $0)/nginx-test.conf"
 RELOAD = "systemctl reload nginx"
+#: SEC-03: the nginx server certificate (issued by the internal CA, key 0600 root).
+CERT, KEY = "/etc/ssl/hardening/nginx.crt", "/etc/ssl/hardening/nginx.key"
+#: HSTS lifetime, two years (Mozilla intermediate).
+HSTS_MAX_AGE = 63072000
 
 #: ``nginx -t`` of the main configuration with the staged site ($0) instead of sites-enabled.
 SITE_TEST = (
@@ -56,8 +60,14 @@ def render_site(
     paranoia: int = 1,
     lb_port: int = 8080,
     websocket_timeout: int = 3600,
+    tls: tuple[str, str] | None = None,
+    hsts_include_subdomains: bool = False,
+    hsts_preload: bool = False,
 ) -> str:
-    """The nginx site text; raises ``CorsPolicyError`` for a refused CORS allowlist."""
+    """The nginx site text; raises ``CorsPolicyError`` for a refused CORS allowlist.
+
+    With ``tls=(cert_file, key_file)`` port 80 only redirects to HTTPS and the same
+    locations are served on 443 (Mozilla intermediate, HSTS)."""
     origins = list(origins or [])
     problem = cors_problem(origins, credentials)
     if problem:
@@ -78,7 +88,17 @@ def render_site(
         modsecurity_rules=MODSECURITY_RULES,
         lb_port=lb_port,
         websocket_timeout=websocket_timeout,
+        tls=bool(tls),
+        cert_file=tls[0] if tls else "",
+        key_file=tls[1] if tls else "",
+        hsts=hsts_value(hsts_include_subdomains, hsts_preload) if tls else "",
     )
+
+
+def hsts_value(include_subdomains: bool = False, preload: bool = False) -> str:
+    """The Strict-Transport-Security value: two years, options as asked."""
+    options = ["; includeSubDomains"] * include_subdomains + ["; preload"] * preload
+    return f"max-age={HSTS_MAX_AGE}{''.join(options)}"
 
 
 def render_modsecurity(paranoia: int = 1) -> str:
