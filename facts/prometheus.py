@@ -3,12 +3,17 @@
 Installed as ``hardening.facts.prometheus``. What Prometheus has *loaded* is what
 alerts, so these facts ask the running server (``/api/v1/rules``,
 ``/api/v1/targets``, ``/api/v1/alertmanagers``, ``/api/v1/status/runtimeinfo``)
-rather than reading files. They only read; the API answers no secrets.
+rather than reading files. The API is asked over https, trusting the hardening CA
+(``deploys/monitoring.py`` puts Prometheus behind TLS), and over plain http only when
+that fails (a host not hardened yet). They only read; the API answers no secrets.
+Also here: the ``ARGS`` of the Debian units' ``/etc/default`` files and whether the Redis
+exporter holds Redis' current password (compared on the host, never printed).
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 
 from pyinfra.api import FactBase, StringCommand
 from pyinfra.api.command import QuoteString
@@ -16,18 +21,24 @@ from pyinfra.api.command import QuoteString
 from hardening.facts.postgres import _psql_as_postgres, _state
 
 _NO_CURL, _DOWN = "#nocurl", "#down"
+#: The hardening CA certificate on the hosts (``hardening.operations.tls.CA_PATH``).
+HARDENING_CA = "/usr/local/share/ca-certificates/hardening-ca.crt"
 
 
 def _api_get(port: int, path: str, prefix: str = "") -> list:
-    """Command parts printing ``PREFIX<json>`` of ``GET path``; ``#nocurl`` / ``#down`` else."""
-    url = f"http://127.0.0.1:{int(port)}{path}"
+    """Command parts printing ``PREFIX<json>`` of ``GET path`` (https with the hardening CA,
+    else http); ``#nocurl`` / ``#down`` else."""
+    address = f"127.0.0.1:{int(port)}{path}"
     label = ["printf %s", QuoteString(prefix), ";"] if prefix else []
     return [
         "if ! command -v curl >/dev/null 2>&1; then echo '#nocurl'; else",
         *label,
-        "curl -fsS --max-time 5",
-        QuoteString(url),
-        f"2>/dev/null || printf '{_DOWN}'; echo; fi;",
+        "{ curl -fsS --max-time 5 --cacert",
+        QuoteString(HARDENING_CA),
+        QuoteString(f"https://{address}"),
+        "|| curl -fsS --max-time 5",
+        QuoteString(f"http://{address}"),
+        f"; }} 2>/dev/null || printf '{_DOWN}'; echo; fi;",
     ]
 
 
@@ -268,3 +279,95 @@ class PostgresExporterRole(FactBase):
                 flags = [field == "t" for field in fields]
                 fact.update(zip(("standby", "exists", "login", "monitor"), flags, strict=True))
         return fact
+
+
+class ServiceArgs(FactBase):
+    """
+    The ``ARGS`` of a Debian ``/etc/default/<unit>`` file, split into words (the units run
+    ``ExecStart=/usr/bin/<daemon> $ARGS``); ``None`` when the file does not exist.
+
+    .. code:: python
+
+        ["--web.config.file=/etc/prometheus/web-node-exporter.yml"]
+    """
+
+    @staticmethod
+    def default() -> None:
+        return None
+
+    def command(self, path: str) -> StringCommand:
+        return StringCommand(
+            "if [ -f",
+            QuoteString(path),
+            "]; then echo '#present'; sed -n '/^ARGS=/p'",
+            QuoteString(path),
+            "; else echo '#absent'; fi",
+        )
+
+    def process(self, output: list[str]) -> list[str] | None:
+        if "#present" not in output:
+            return None
+        values = [line[len("ARGS=") :] for line in output if line.startswith("ARGS=")]
+        if not values:
+            return []
+        try:
+            return shlex.split(" ".join(shlex.split(values[-1])))
+        except ValueError:
+            return values[-1].split()
+
+
+class RedisExporterAuth(FactBase):
+    """
+    Whether Redis has a ``requirepass`` (in the hardening include file) and whether the Redis
+    exporter's environment file holds that same password (compared on the host; the
+    password is never printed), the file's mode, its ``REDIS_USER`` and the SHA-256 of its
+    ``REDIS_PASSWORD`` value (what the Redis ACL file holds anyway).
+
+    .. code:: python
+
+        {"requirepass": True, "synced": True, "mode": "600", "user": "",
+         "password_sha256": "9f86d08..."}
+    """
+
+    @staticmethod
+    def default() -> dict:
+        return {
+            "requirepass": False,
+            "synced": False,
+            "mode": "",
+            "user": "",
+            "password_sha256": "",
+        }
+
+    def command(self, env_file: str, secrets_conf: str) -> StringCommand:
+        return StringCommand(
+            "a=$(sed -n 's/^requirepass //p'",
+            QuoteString(secrets_conf),
+            "2>/dev/null); b=$(grep '^REDIS_PASSWORD=' ",
+            QuoteString(env_file),
+            "2>/dev/null);",
+            '[ -n "$a" ] && echo requirepass;',
+            '[ -n "$a" ] && [ "$b" = "REDIS_PASSWORD=\'$a\'" ] && echo synced;',
+            '[ -n "$b" ] && echo pwsha:$(printf %s "$b"',
+            "| sed \"s/^REDIS_PASSWORD='//; s/'$//\"",
+            "| tr -d '\\n' | sha256sum | cut -d' ' -f1);",
+            "echo user:$(sed -n 's/^REDIS_USER=//p'",
+            QuoteString(env_file),
+            '2>/dev/null | tr -d "\'");',
+            "echo mode:$(stat -c %a",
+            QuoteString(env_file),
+            "2>/dev/null)",
+        )
+
+    def process(self, output: list[str]) -> dict:
+        def value(prefix: str) -> str:
+            found = [line[len(prefix) :] for line in output if line.startswith(prefix)]
+            return found[0] if found else ""
+
+        return {
+            "requirepass": "requirepass" in output,
+            "synced": "synced" in output,
+            "mode": value("mode:"),
+            "user": value("user:"),
+            "password_sha256": value("pwsha:"),
+        }

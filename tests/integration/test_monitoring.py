@@ -23,20 +23,24 @@ PG_UP = {"tb1": "1", "tb2": "1"}
 ITEMS = (*{spec.item for spec in ALERTS} - {"OPS-D-01"}, "INF-05", "OPS-D-01", "OPS-D-05", "PRE-06")
 
 
+#: Prometheus' API over TLS (deploys/monitoring.py puts it behind the internal CA).
+API = "curl -fsS --cacert /usr/local/share/ca-certificates/hardening-ca.crt https://127.0.0.1:9090"
+
+
 @pytest.fixture(scope="module")
-def bed(module_bed):
+def bed(module_bed, tmp_path_factory: pytest.TempPathFactory):
+    module_bed.env["HARDENING_PKI_DIR"] = str(tmp_path_factory.mktemp("pki"))
     return module_bed
 
 
 def _loaded_rules(bed) -> list[dict]:
-    answer = json.loads(bed.run("tb1", "curl -fsS http://127.0.0.1:9090/api/v1/rules"))
+    answer = json.loads(bed.run("tb1", f"{API}/api/v1/rules"))
     return [rule for group in answer["data"]["groups"] for rule in group["rules"]]
 
 
 def _values(bed, promql: str) -> dict[str, str]:
     """``{host label: value}`` of an instant query on tb1's Prometheus."""
-    url = "http://127.0.0.1:9090/api/v1/query?query=" + quote(promql)
-    answer = json.loads(bed.run("tb1", f"curl -fsS '{url}'"))
+    answer = json.loads(bed.run("tb1", f"{API}'/api/v1/query?query={quote(promql)}'"))
     return {r["metric"].get("host", ""): r["value"][1] for r in answer["data"]["result"]}
 
 
@@ -65,7 +69,7 @@ def test_deploy_makes_items_pass_and_rerun_changes_nothing(bed, tmp_path: Path) 
     assert "severity critical" in evidence(report, "tb1", "MON-CRIT-04")
     assert "for 600s" in evidence(report, "tb1", "MON-CRIT-04")
     assert ("tb2", "INF-05") not in found or found[("tb2", "INF-05")] == "not_applicable"
-    targets = json.loads(bed.run("tb1", "curl -fsS http://127.0.0.1:9090/api/v1/targets"))
+    targets = json.loads(bed.run("tb1", f"{API}/api/v1/targets"))
     local = {
         t["labels"]["job"]: t["health"]
         for t in targets["data"]["activeTargets"]

@@ -1,23 +1,75 @@
-"""INF-05, PRE-06, OPS-D-01, OPS-D-05, MON-*: Prometheus, Alertmanager, alert rules, dashboard."""
+"""INF-05, PRE-06, OPS-D-01, OPS-D-05, MON-*: Prometheus, Alertmanager, alert rules, dashboard;
+SEC-03/SEC-04 for them: every daemon of the Prometheus family speaks TLS with a certificate
+of the internal CA, Alertmanager's cluster port is off, and hosts outside ``monitoring`` run
+neither Prometheus nor Alertmanager (nor an exporter no scrape job reads: the Redis exporter
+outside ``cache``, the PostgreSQL exporter outside the database groups).
+
+Order in ``harden()``: after ``default_passwords`` (the Redis exporter takes Redis'
+``requirepass``) and ``tls`` (same CA; this deploy also trusts it itself), before
+``firewall``.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pyinfra import host, inventory
 from pyinfra.api import deploy
+from pyinfra.facts.files import File
 from pyinfra.operations import systemd
 
-from hardening.deploys._common import DB_GROUPS, in_groups
+from hardening.deploys._common import DB_GROUPS, in_groups, not_needed_here
+from hardening.deploys.tls import _certificate as certificate
+from hardening.deploys.tls import trusted_ca
 from hardening.inventory import host_groups
 from hardening.operations import monitoring as monitoring_ops
+from hardening.operations import tls as tls_ops
 from hardening.settings import setting
 
+
+@dataclass(frozen=True)
+class Daemon:
+    """A daemon of the Prometheus family: its unit, the short name of its certificate and
+    web configuration, its scrape job and port, the groups that need it (empty: every host)."""
+
+    unit: str
+    short: str
+    job: str
+    port: int
+    groups: tuple[str, ...]
+
+    @property
+    def cert(self) -> str:
+        return f"{tls_ops.TLS_DIR}/{self.short}.crt"
+
+    @property
+    def key(self) -> str:
+        return f"{tls_ops.TLS_DIR}/{self.short}.key"
+
+    def tls_flags(self) -> dict[str, str]:
+        """Flags that put it behind TLS (the Redis exporter has its own, no web config)."""
+        if self.unit == "prometheus-redis-exporter":
+            return {
+                "tls-server-cert-file": self.cert,
+                "tls-server-key-file": self.key,
+                "tls-server-min-version": "TLS1.2",
+            }
+        flags = {"web.config.file": monitoring_ops.web_config_path(self.short)}
+        if self.unit == "prometheus-alertmanager":
+            flags["cluster.listen-address"] = ""  # no gossip port 9094 (single Alertmanager)
+        return flags
+
+
+DAEMONS: tuple[Daemon, ...] = (
+    Daemon("prometheus", "prometheus", "prometheus", 9090, ("monitoring",)),
+    Daemon("prometheus-alertmanager", "alertmanager", "alertmanager", 9093, ("monitoring",)),
+    Daemon("prometheus-node-exporter", "node-exporter", "node", 9100, ()),
+    Daemon("prometheus-postgres-exporter", "postgres-exporter", "postgres", 9187, DB_GROUPS),
+    Daemon("prometheus-redis-exporter", "redis-exporter", "redis", 9121, ("cache",)),
+)
 #: Scrape jobs: job name, port, groups whose hosts run it (empty: every host).
-EXPORTERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
-    ("prometheus", 9090, ("monitoring",)),
-    ("alertmanager", 9093, ("monitoring",)),
-    ("node", 9100, ()),
-    ("postgres", 9187, DB_GROUPS),
-    ("redis", 9121, ("cache",)),
+EXPORTERS: tuple[tuple[str, int, tuple[str, ...]], ...] = tuple(
+    (daemon.job, daemon.port, daemon.groups) for daemon in DAEMONS
 )
 
 
@@ -33,10 +85,49 @@ def scrape_jobs(hosts) -> dict[str, list[dict[str, str]]]:
     return jobs
 
 
+def _behind_tls(daemon: Daemon, pki_directory: str) -> None:
+    """Certificate, web configuration and ARGS of one daemon."""
+    # exporter-toolkit loads the pair on every connection; redis_exporter only at start
+    redis = daemon.unit == "prometheus-redis-exporter"
+    reload = f"systemctl try-restart {daemon.unit}" if redis else ""
+    certificate(pki_directory, daemon.cert, daemon.key, "prometheus", reload)
+    if not redis:
+        monitoring_ops.web_config(
+            name=f"{daemon.short}: web configuration (TLS 1.2+)",
+            service=daemon.short,
+            cert_file=daemon.cert,
+            key_file=daemon.key,
+        )
+    monitoring_ops.service_args(
+        name=f"{daemon.unit}: ARGS for TLS", unit=daemon.unit, flags=daemon.tls_flags()
+    )
+
+
+def daemons() -> None:
+    """Each installed daemon of the Prometheus family: behind TLS where this host's groups
+    need it (SEC-03), stopped and disabled where they do not (SEC-04)."""
+    installed = [d for d in DAEMONS if host.get_fact(File, path=f"/etc/default/{d.unit}")]
+    needed = [d for d in installed if not d.groups or in_groups(*d.groups)]
+    for daemon in installed:
+        if daemon not in needed:
+            not_needed_here(daemon.unit)
+    if not (needed and setting(host.data, "monitoring_tls")):
+        return
+    directory = trusted_ca()
+    for daemon in needed:
+        _behind_tls(daemon, directory)
+
+
 @deploy("Monitoring and alerting")
 def monitoring() -> None:
     if in_groups(*DB_GROUPS):
         monitoring_ops.postgres_exporter_role(name="PostgreSQL role of the exporter (pg_up)")
+    if in_groups("cache"):
+        monitoring_ops.redis_exporter_auth(
+            name="Redis exporter authenticates (0600 env file)",
+            backend_config=setting(host.data, "secrets_backend"),
+        )
+    daemons()
     if not in_groups("monitoring"):
         return
     for unit in ("prometheus", "prometheus-alertmanager"):
@@ -47,6 +138,7 @@ def monitoring() -> None:
         jobs=scrape_jobs(inventory),
         alertmanagers=["127.0.0.1:9093"],
         scrape_interval=setting(host.data, "monitoring_scrape_interval"),
+        ca_file=tls_ops.CA_PATH if setting(host.data, "monitoring_tls") else "",
     )
     monitoring_ops.alertmanager_config(
         name="Alertmanager configuration (amtool check-config)",

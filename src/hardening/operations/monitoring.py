@@ -6,10 +6,17 @@ service that reads it (``promtool check rules``, ``promtool check config``,
 *reloaded* (SIGHUP through ``systemctl reload``). A file that fails validation
 is removed and the operation fails: the running service keeps its old, valid
 configuration.
+
+TLS (SEC-03): every daemon of the Prometheus family gets an exporter-toolkit web
+configuration (``--web.config.file``; the Redis exporter its own ``--tls-server-*`` flags)
+through the ``ARGS`` of its Debian ``/etc/default`` file. The daemons re-read the web
+configuration and its certificate on every connection, so a renewed certificate needs no
+restart; only a change of ``ARGS`` restarts the unit.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -18,18 +25,25 @@ from io import StringIO
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
 from pyinfra.api.command import QuoteString
+from pyinfra.api.exceptions import OperationError
 from pyinfra.operations import files
 
 from hardening.alert_rules import ALERTS, GROUPS, AlertSpec
-from hardening.facts.prometheus import PostgresExporterRole
+from hardening.facts.prometheus import PostgresExporterRole, RedisExporterAuth, ServiceArgs
 from hardening.operations._render import render
 from hardening.operations._swap import validated_swap
+from hardening.operations.redis import SECRETS_CONF
 
 RULES_PATH = "/etc/prometheus/rules/hardening.rules.yml"
 PROMETHEUS_CONFIG = "/etc/prometheus/prometheus.yml"
 ALERTMANAGER_CONFIG = "/etc/prometheus/alertmanager.yml"
 DASHBOARD_PATH = "/var/lib/hardening/dashboards/hardening-overview.json"
-#: Directory (0700) beside each managed file where new versions wait for validation.
+#: Debian's environment file of the Redis exporter (ARGS, and REDIS_PASSWORD: 0600).
+REDIS_EXPORTER_DEFAULTS = "/etc/default/prometheus-redis-exporter"
+#: Validates a web configuration where promtool is installed (exporter-only hosts lack it).
+_CHECK_WEB_CONFIG = "sh -c '! command -v promtool >/dev/null || promtool check web-config \"$0\"'"
+#: What a word of ``ARGS`` may contain (systemd splits ``$ARGS`` on blanks, no quoting).
+_ARG_WORD = re.compile(r"[A-Za-z0-9._:/=,@+-]*")
 
 _THRESHOLD = re.compile(r"^(?P<series>.*\S)\s*[<>]=?\s*[\d.]+$")
 
@@ -44,15 +58,56 @@ def render_prometheus_config(
     alertmanagers: list[str],
     scrape_interval: str = "15s",
     rules_path: str = RULES_PATH,
+    ca_file: str = "",
+    tls_jobs: list[str] | tuple[str, ...] | None = None,
 ) -> str:
-    """``prometheus.yml``: ``jobs`` is ``{job: [{"address": "h:9100", "host": "tb1"}]}``."""
+    """``prometheus.yml``: ``jobs`` is ``{job: [{"address": "h:9100", "host": "tb1"}]}``.
+
+    With ``ca_file`` the Alertmanagers and the ``tls_jobs`` (default: every job) are reached
+    over https, trusting that CA; other jobs (e.g. an app on loopback) stay on http.
+    """
     return render(
         "prometheus.yml.j2",
         jobs=jobs,
         alertmanagers=alertmanagers,
         scrape_interval=scrape_interval,
         rules_path=rules_path,
+        ca_file=ca_file,
+        tls_jobs=list(jobs) if tls_jobs is None else list(tls_jobs),
     )
+
+
+def web_config_path(service: str) -> str:
+    """Where the web configuration of ``service`` (e.g. ``node-exporter``) lives."""
+    return f"/etc/prometheus/web-{service}.yml"
+
+
+def render_web_config(service: str, cert_file: str, key_file: str) -> str:
+    """The exporter-toolkit web configuration: TLS 1.2+ with this certificate and key."""
+    return render(
+        "prometheus-web-config.yml.j2", service=service, cert_file=cert_file, key_file=key_file
+    )
+
+
+def merged_args(current: list[str], flags: dict[str, str]) -> list[str]:
+    """``current`` words with every flag of ``flags`` set to its value: earlier ``-name``,
+    ``--name`` or ``--name=...`` words are dropped and ``--name=value`` appended, so merging
+    twice gives the same words. Other words stay as the operator wrote them."""
+    names = {name.lstrip("-") for name in flags}
+    kept = [
+        word
+        for word in current
+        if not (word.startswith("-") and word.lstrip("-").split("=", 1)[0] in names)
+    ]
+    return kept + [f"--{name.lstrip('-')}={value}" for name, value in flags.items()]
+
+
+def args_line(words: list[str]) -> str:
+    """``ARGS="..."`` for ``words``; :class:`OperationError` for a word systemd would split."""
+    bad = [word for word in words if not _ARG_WORD.fullmatch(word)]
+    if bad:
+        raise OperationError(f"ARGS words with blanks or shell characters: {bad}")
+    return 'ARGS="' + " ".join(words) + '"'
 
 
 def render_alertmanager_config(webhook_url: str = "") -> str:
@@ -129,6 +184,8 @@ def prometheus_config(
     alertmanagers: list[str],
     scrape_interval: str = "15s",
     path: str = PROMETHEUS_CONFIG,
+    ca_file: str = "",
+    tls_jobs: list[str] | None = None,
 ):
     """
     Write ``prometheus.yml`` (scrape jobs, Alertmanager, the rules file) and reload.
@@ -137,6 +194,8 @@ def prometheus_config(
     + alertmanagers: ``host:port`` of the Alertmanagers to send alerts to
     + scrape_interval: scrape and rule evaluation interval
     + path: the configuration file Prometheus reads
+    + ca_file: CA certificate on the host; set: Alertmanagers and ``tls_jobs`` over https
+    + tls_jobs: jobs scraped over https (default: all); the others stay on http
 
     **Example:**
 
@@ -149,7 +208,9 @@ def prometheus_config(
         )
     """
     yield from validated_swap(
-        render_prometheus_config(jobs, alertmanagers, scrape_interval),
+        render_prometheus_config(
+            jobs, alertmanagers, scrape_interval, ca_file=ca_file, tls_jobs=tls_jobs
+        ),
         path,
         "promtool check config",
         "systemctl reload prometheus",
@@ -235,3 +296,154 @@ def postgres_exporter_role(role: str = "prometheus"):
         yield StringCommand(
             "printf %s", QuoteString(sql), "| runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1"
         )
+
+
+@operation()
+def web_config(service: str, cert_file: str, key_file: str, path: str | None = None):
+    """
+    The exporter-toolkit web configuration of ``service`` (TLS 1.2+ with its certificate),
+    validated with ``promtool check web-config`` where promtool is installed. Nothing is
+    restarted: the daemons read this file on every connection.
+
+    + service: short name (``prometheus``, ``alertmanager``, ``node-exporter`` ...)
+    + cert_file, key_file: the certificate and key (key readable by user ``prometheus``)
+    + path: default ``/etc/prometheus/web-<service>.yml``
+
+    **Example:**
+
+    .. code:: python
+
+        monitoring.web_config(
+            service="node-exporter",
+            cert_file="/etc/ssl/hardening/node-exporter.crt",
+            key_file="/etc/ssl/hardening/node-exporter.key",
+        )
+    """
+    yield from validated_swap(
+        render_web_config(service, cert_file, key_file),
+        path or web_config_path(service),
+        _CHECK_WEB_CONFIG,
+        "true",
+        f"{service} web configuration",
+    )
+
+
+@operation()
+def service_args(unit: str, flags: dict[str, str], path: str | None = None):
+    """
+    Set command-line flags in the ``ARGS`` of a Debian ``/etc/default/<unit>`` file (other
+    words stay), then restart ``unit`` and confirm it runs. No change, no restart.
+
+    + unit: systemd unit, e.g. ``prometheus-node-exporter``
+    + flags: ``{"web.config.file": "/etc/prometheus/web-node-exporter.yml"}``; an empty
+      value gives ``--name=`` (e.g. ``cluster.listen-address`` off)
+    + path: default ``/etc/default/<unit>``
+
+    **Example:**
+
+    .. code:: python
+
+        monitoring.service_args(
+            unit="prometheus-alertmanager", flags={"cluster.listen-address": ""}
+        )
+    """
+    path = path or f"/etc/default/{unit}"
+    current = host.get_fact(ServiceArgs, path=path)
+    if current is None:
+        host.noop(f"{unit} is not installed ({path} does not exist)")
+        return
+    wanted = merged_args(current, flags)
+    if wanted == current:
+        host.noop(f"{unit} runs with {' '.join(wanted)}")
+        return
+    yield StringCommand(
+        "sed -i '/^ARGS=/d'",
+        QuoteString(path),
+        "&& printf '%s\\n'",
+        QuoteString(args_line(wanted)),
+        ">>",
+        QuoteString(path),
+    )
+    yield StringCommand(
+        f"systemctl restart {unit} && sleep 1 && systemctl is-active -q {unit} || "
+        f"{{ echo '{unit} does not run with its new ARGS: see journalctl -u {unit}' >&2;"
+        " exit 1; }"
+    )
+
+
+@operation()
+def redis_exporter_auth(
+    env_file: str = REDIS_EXPORTER_DEFAULTS,
+    secrets_conf: str = SECRETS_CONF,
+    unit: str = "prometheus-redis-exporter",
+    backend_config: dict | None = None,
+):
+    """
+    Let the Redis exporter authenticate, through its environment file (made 0600 root
+    first): with a secrets backend, as the ACL user ``exporter`` (introspection only; its
+    password comes from the backend, written through stdin); otherwise with Redis'
+    ``requirepass`` from SEC-01's include file, copied on the host by the shell. Passwords
+    are never in a command line nor printed. Restarts the exporter only when the file
+    changed.
+
+    + env_file: the exporter unit's ``EnvironmentFile``
+    + secrets_conf: Redis include file with ``requirepass``
+    + unit: the exporter's systemd unit
+    + backend_config: the ``secrets_backend`` setting (empty: ``requirepass``)
+
+    **Example:**
+
+    .. code:: python
+
+        monitoring.redis_exporter_auth(name="Redis exporter authenticates")
+    """
+    if host.get_fact(ServiceArgs, path=env_file) is None:
+        host.noop(f"the Redis exporter is not installed ({env_file} does not exist)")
+        return
+    state = host.get_fact(RedisExporterAuth, env_file=env_file, secrets_conf=secrets_conf)
+    if backend_config:
+        yield from _exporter_acl_user(state, env_file, unit, backend_config)
+        return
+    if not state["requirepass"]:
+        host.noop(f"no requirepass in {secrets_conf}: the exporter needs no password")
+        return
+    if state["synced"] and state["mode"] == "600":
+        host.noop(f"{env_file} (0600) holds Redis' current password")
+        return
+    yield StringCommand(
+        "a=$(sed -n 's/^requirepass //p'",
+        QuoteString(secrets_conf),
+        ") && chmod 0600",
+        QuoteString(env_file),
+        "&& sed -i '/^REDIS_PASSWORD=/d'",
+        QuoteString(env_file),
+        '&& printf "REDIS_PASSWORD=\'%s\'\\n" "$a" >>',
+        QuoteString(env_file),
+        f"&& systemctl restart {unit}",
+    )
+
+
+def _exporter_acl_user(state: dict, env_file: str, unit: str, backend_config: dict):
+    """The exporter's ACL credential from the backend into ``env_file`` (stdin, 0600)."""
+    from hardening.operations.secrets import backend, credential_name
+
+    record = backend(backend_config).load(credential_name("redis-exporter"))
+    if not record.exists:
+        host.noop("no redis-exporter credential in the backend yet: run deploys/secrets.py")
+        return
+    password = record.current["password"]
+    wanted = hashlib.sha256(password.encode()).hexdigest()
+    synced = state["user"] == "exporter" and state["password_sha256"] == wanted
+    if synced and state["mode"] == "600":
+        host.noop(f"{env_file} (0600) holds the exporter's current ACL credential")
+        return
+    yield StringCommand(
+        "IFS= read -r p && chmod 0600",
+        QuoteString(env_file),
+        "&& sed -i '/^REDIS_PASSWORD=/d; /^REDIS_USER=/d'",
+        QuoteString(env_file),
+        '&& printf "REDIS_USER=exporter\\nREDIS_PASSWORD=\'%s\'\\n" "$p" >>',
+        QuoteString(env_file),
+        f"&& systemctl restart {unit}",
+        _stdin=password + "\n",
+    )
