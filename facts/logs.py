@@ -32,7 +32,7 @@ REVIEW_PROGRAM = (
 _ACTION = re.compile(r'type="(omrelp|omfwd)"')
 _RECEIVER = re.compile(r'input\(\s*type="(imrelp|imtcp)"[^)]*port="(\d+)"')
 _IMFILE = re.compile(r'input\(\s*type="imfile"[^)]*File="([^"]+)"[^)]*Tag="([^":]+):?"')
-_OPTION = re.compile(r'\b(target|port|protocol)="([^"]*)"')
+_OPTION = re.compile(r'(?<![\w.])(target|port|protocol|tls)="([^"]*)"')
 
 
 class LogForwarding(FactBase):
@@ -43,9 +43,9 @@ class LogForwarding(FactBase):
 
         {"rsyslog_active": True,
          "forwards": [{"type": "omrelp", "target": "10.0.0.5", "port": 2514,
-                       "protocol": "relp"}],
+                       "protocol": "relp", "tls": True}],
          "files": [{"path": "/var/log/nginx/*.log", "tag": "nginx"}],
-         "receivers": [{"type": "imrelp", "port": 2514}],
+         "receivers": [{"type": "imrelp", "port": 2514, "tls": True}],
          "last_marker_sent": 1704070800.5}
     """
 
@@ -83,10 +83,14 @@ class LogForwarding(FactBase):
                         "target": options.get("target", ""),
                         "port": int(options.get("port") or 514),
                         "protocol": "relp" if kind == "omrelp" else options.get("protocol", "udp"),
+                        "tls": options.get("tls") == "on",
                     }
                 )
             elif match := _RECEIVER.match(line):
-                fact["receivers"].append({"type": match.group(1), "port": int(match.group(2))})
+                tls = dict(_OPTION.findall(line)).get("tls") == "on"
+                fact["receivers"].append(
+                    {"type": match.group(1), "port": int(match.group(2)), "tls": tls}
+                )
             elif match := _IMFILE.match(line):
                 fact["files"].append({"path": match.group(1), "tag": match.group(2)})
         return fact

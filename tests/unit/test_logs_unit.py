@@ -17,13 +17,19 @@ from hardening.facts.logs import (
     LogRotation,
     LogTimers,
 )
-from hardening.operations.logs import render_rsyslog
+from hardening.operations.logs import relp_tls, render_rsyslog
 from hardening.results import Status
 
 CHECKS = registry()
 NOW = time.time()
+TLS = relp_tls("/usr/local/share/ca-certificates/hardening-ca.crt", ["log1"], ["log1", "web1"])
 CONF = render_rsyslog(
-    "10.0.0.5", 2514, "relp", [{"path": "/var/log/nginx/*.log", "tag": "nginx"}], receiver=True
+    "10.0.0.5",
+    2514,
+    "relp",
+    [{"path": "/var/log/nginx/*.log", "tag": "nginx"}],
+    receiver=True,
+    tls=TLS,
 )
 TIMER = {"enabled": True, "active": True, "calendar": "*-*-* 06:30:00", "last_trigger": NOW}
 
@@ -38,10 +44,31 @@ def test_forwarding_parser_reads_rendered_config() -> None:
     fact = forwarding_fact()
     assert fact["rsyslog_active"] and fact["last_marker_sent"] == pytest.approx(NOW)
     assert fact["forwards"] == [
-        {"type": "omrelp", "target": "10.0.0.5", "port": 2514, "protocol": "relp"}
+        {"type": "omrelp", "target": "10.0.0.5", "port": 2514, "protocol": "relp", "tls": True}
     ]
     assert fact["files"] == [{"path": "/var/log/nginx/*.log", "tag": "nginx"}]
-    assert fact["receivers"] == [{"type": "imrelp", "port": 2514}]
+    assert fact["receivers"] == [{"type": "imrelp", "port": 2514, "tls": True}]
+
+
+def test_relp_tls_template_names_certificates_and_peers() -> None:
+    assert CONF.count('tls="on"') == 2 and CONF.count('tls.authmode="name"') == 2
+    assert 'tls.permittedpeer=["log1"]' in CONF  # the sender accepts only the log host
+    assert 'tls.permittedpeer=["log1", "web1"]' in CONF  # the log host: the inventory's hosts
+    assert 'tls.myprivkey="/etc/ssl/hardening/rsyslog.key"' in CONF
+    plain = forwarding_fact(render_rsyslog("10.0.0.5", 2514, "relp", receiver=True))
+    assert not plain["forwards"][0]["tls"] and not plain["receivers"][0]["tls"]
+    with pytest.raises(ValueError, match="logs_tls needs logs_transport relp"):
+        render_rsyslog("10.0.0.5", 2514, "tcp", tls=TLS)
+
+
+def test_plaintext_relp_fails_while_logs_tls_is_on() -> None:
+    facts = healthy()
+    facts[LogForwarding] = forwarding_fact(render_rsyslog("10.0.0.5", 2514, "relp", receiver=True))
+    outcome = CHECKS["logs.forwarding"](context(facts))
+    assert outcome.status is Status.FAIL
+    assert "unencrypted" in outcome.evidence and "receives without TLS on 2514" in outcome.evidence
+    allowed = CHECKS["logs.forwarding"](context(facts, data={"logs_tls": False}))
+    assert allowed.status is Status.PASS and "over RELP;" in allowed.evidence
 
 
 def test_plain_tcp_and_bad_transport() -> None:

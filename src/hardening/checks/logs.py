@@ -52,12 +52,28 @@ def _forward(ctx: HostContext) -> dict | None:
 
 def _forward_text(forward: dict) -> str:
     kind = "RELP" if forward["protocol"] == "relp" else f"plain {forward['protocol'].upper()}"
-    return f"forwarded to {forward['target']}:{forward['port']} over {kind}"
+    tls = "/TLS" if forward.get("tls") else ""
+    return f"forwarded to {forward['target']}:{forward['port']} over {kind}{tls}"
+
+
+def _tls_problems(ctx: HostContext, fact: dict, forward: dict | None) -> list[str]:
+    """With ``logs_tls`` (RELP): the forward and the log host's receivers must use TLS."""
+    if not (_setting(ctx, "logs_tls") and _setting(ctx, "logs_transport") == "relp"):
+        return []
+    problems = []
+    if forward is not None and not forward.get("tls"):
+        problems.append("logs leave the host unencrypted (no RELP TLS)")
+    if _is_log_host(ctx):
+        plain = [str(r["port"]) for r in fact["receivers"] if not r.get("tls")]
+        if plain:
+            problems.append(f"log host receives without TLS on {', '.join(plain)}")
+    return problems
 
 
 @check("logs.forwarding")
 def forwarding(ctx: HostContext) -> Outcome:
-    """INF-06: rsyslog forwards every log of the host (and its group's files) centrally."""
+    """INF-06: rsyslog forwards every log of the host (and its group's files) centrally, over
+    RELP/TLS unless ``logs_tls`` is off."""
     fact = ctx.fact(LogForwarding)
     problems, evidence = [], []
     forward = _forward(ctx)
@@ -75,6 +91,7 @@ def forwarding(ctx: HostContext) -> Outcome:
     timers = ctx.fact(LogTimers)
     if "hardening-log-marker" not in timers:
         problems.append("hardening-log-marker.timer is not installed")
+    problems += _tls_problems(ctx, fact, forward)
     if _is_log_host(ctx):
         if not fact["receivers"]:
             problems.append("log host does not receive (no imrelp/imtcp input)")

@@ -6,8 +6,10 @@ from pyinfra import host, inventory, logger
 from pyinfra.api import deploy
 
 from hardening.deploys._common import DB_GROUPS, in_groups
+from hardening.deploys.tls import _certificate, trusted_ca
 from hardening.operations import config_backup as config_backup_ops
 from hardening.operations import logs as logs_ops
+from hardening.operations import tls as tls_ops
 from hardening.settings import setting
 
 #: Log files rsyslog reads (beyond the journal and syslog), by inventory group.
@@ -31,6 +33,17 @@ def sources() -> list[dict[str, str]]:
     return [{"path": path, "tag": tag} for path, tag, groups in FILE_SOURCES if in_groups(*groups)]
 
 
+def relp_certificate(central, receiver: bool) -> dict:
+    """Trust the internal CA, give rsyslog a certificate for this host's names (root 0600)
+    and return ``forwarding``'s ``tls``: the log host accepts every inventory host, senders
+    accept only the log host."""
+    directory = trusted_ca()
+    restart = f"if [ -e {logs_ops.RSYSLOG_CONF} ]; then systemctl restart rsyslog; fi"
+    _certificate(directory, logs_ops.RSYSLOG_CERT, logs_ops.RSYSLOG_KEY, "root", restart)
+    senders = sorted(other.name for other in inventory) if receiver else []
+    return logs_ops.relp_tls(tls_ops.CA_PATH, [central.name], senders)
+
+
 @deploy("Log forwarding, retention, review and configuration backups")
 def logs() -> None:
     central = log_host()
@@ -38,13 +51,18 @@ def logs() -> None:
         logger.warning("logs: no log_host and no monitoring host in the inventory: no forwarding")
     else:
         receiver = central.name == host.name
+        transport = setting(host.data, "logs_transport")
+        tls = None
+        if setting(host.data, "logs_tls") and transport == "relp":
+            tls = relp_certificate(central, receiver)
         logs_ops.forwarding(
             name="Forward logs to the central log host (rsyslogd -N1)",
             target=central.data.get("ssh_hostname") or central.name,
             port=setting(host.data, "logs_port"),
-            transport=setting(host.data, "logs_transport"),
+            transport=transport,
             sources=sources(),
             receiver=receiver,
+            tls=tls,
         )
         if receiver:
             logs_ops.retention(

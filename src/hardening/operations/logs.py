@@ -29,6 +29,23 @@ RSYSLOG_VALIDATE = (
     'rsyslogd -N1 -f "$t/main"; rc=$?; rm -rf "$t"; exit $rc\' rsyslog-validate'
 )
 TRANSPORTS = ("relp", "tcp")
+#: Certificate and key (root 0600) rsyslog shows its RELP peers, from the internal CA.
+RSYSLOG_CERT, RSYSLOG_KEY = "/etc/ssl/hardening/rsyslog.crt", "/etc/ssl/hardening/rsyslog.key"
+
+
+def relp_tls(
+    ca: str, server_peers: list[str], client_peers: list[str] | tuple = ()
+) -> dict[str, object]:
+    """The ``tls`` argument of ``render_rsyslog``/``forwarding``: RELP over TLS with this host's
+    certificate (``RSYSLOG_CERT``), the CA file ``ca``, and the certificate names accepted
+    from the log host (``server_peers``) and, on the log host, from the senders."""
+    return {
+        "ca": ca,
+        "cert": RSYSLOG_CERT,
+        "key": RSYSLOG_KEY,
+        "server_peers": list(server_peers),
+        "client_peers": list(client_peers),
+    }
 
 
 def render_rsyslog(
@@ -38,10 +55,14 @@ def render_rsyslog(
     files_: list[dict[str, str]] | tuple = (),
     receiver: bool = False,
     root: str = CENTRAL_ROOT,
+    tls: dict | None = None,
 ) -> str:
-    """The rsyslog drop-in: forward everything to ``target``; with ``receiver``, receive too."""
+    """The rsyslog drop-in: forward everything to ``target``; with ``receiver``, receive too;
+    with ``tls`` (see ``relp_tls``) both directions use RELP over TLS."""
     if transport not in TRANSPORTS:
         raise ValueError(f"logs_transport must be one of {', '.join(TRANSPORTS)}: {transport!r}")
+    if tls and transport != "relp":
+        raise ValueError("logs_tls needs logs_transport relp (plain TCP has no TLS here)")
     return render(
         "rsyslog-hardening.conf.j2",
         target=target,
@@ -50,6 +71,7 @@ def render_rsyslog(
         files=files_,
         receiver=receiver,
         root=root,
+        tls=tls,
     )
 
 
@@ -61,10 +83,13 @@ def forwarding(
     sources: list[dict[str, str]] | tuple = (),
     receiver: bool = False,
     root: str = CENTRAL_ROOT,
+    tls: dict | None = None,
 ):
     """
     INF-06: forward every local log (journald through rsyslog, auth, plus ``sources`` files
-    such as nginx and PostgreSQL logs) to the central log host over RELP (or plain TCP).
+    such as nginx and PostgreSQL logs) to the central log host over RELP (or plain TCP),
+    with ``tls`` over RELP/TLS: certificates of the internal CA on both sides, peers checked
+    by name.
 
     + target: address of the central log host
     + port: its RELP/TCP port
@@ -73,15 +98,18 @@ def forwarding(
     + sources: log files rsyslog reads, ``[{"path": "/var/log/nginx/*.log", "tag": "nginx"}]``
     + receiver: this host is the central log host: receive into ``root/<host>/<program>.log``
     + root: directory of the central logs
+    + tls: ``relp_tls(...)``: CA, certificate, key and permitted peer names; the certificate
+      must be in place first (``tls.server_certificate``)
 
     **Example:**
 
     .. code:: python
 
         logs.forwarding(name="Forward logs", target="10.0.0.5",
-                        sources=[{"path": "/var/log/nginx/*.log", "tag": "nginx"}])
+                        sources=[{"path": "/var/log/nginx/*.log", "tag": "nginx"}],
+                        tls=logs.relp_tls(tls.CA_PATH, ["log1"]))
     """
-    content = render_rsyslog(target, port, transport, sources, receiver, root)
+    content = render_rsyslog(target, port, transport, sources, receiver, root, tls)
     if transport == "relp":
         yield from apt.packages._inner(packages=["rsyslog-relp"], update=True, cache_time=86400)
     if receiver:
