@@ -1,6 +1,11 @@
-"""Redis facts. Installed as ``hardening.facts.redis``."""
+"""Redis facts: authentication (``RedisAuthState``) and configuration (``RedisConfig``).
+
+Installed as ``hardening.facts.redis``.
+"""
 
 from __future__ import annotations
+
+import shlex
 
 from pyinfra.api import FactBase, StringCommand
 from pyinfra.api.command import QuoteString
@@ -58,4 +63,87 @@ class RedisAuthState(FactBase):
                 for password in WELL_KNOWN_PASSWORDS
                 if "PONG" in answers.get(password, "") and "PONG" not in ping
             ],
+        }
+
+
+#: Redis 7's values when the configuration does not set them (Debian sets bind).
+REDIS_DEFAULTS: dict[str, str] = {
+    "bind": "* -::*",
+    "protected-mode": "yes",
+    "maxmemory": "0",
+    "maxmemory-policy": "noeviction",
+    "save": "3600 1 300 100 60 10000",
+    "appendonly": "no",
+}
+_UNITS = {"k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "g": 1000**3, "gb": 1024**3}
+
+
+def memory_bytes(text: str) -> int:
+    """Redis memory notation to bytes: ``6gb`` -> 6442450944, ``100m`` -> 100000000."""
+    text = text.strip().lower()
+    number = text.rstrip("kmgb")
+    unit = text[len(number) :]
+    return int(number or 0) * _UNITS.get(unit, 1)
+
+
+class RedisConfig(FactBase):
+    """
+    Redis' configured interfaces, memory limit, eviction and persistence (``redis.conf``
+    with its ``include`` files, last value wins), the addresses it really listens on and
+    the host's memory. Only these directives are read: no password or ACL line leaves
+    the host.
+
+    .. code:: python
+
+        {"installed": True, "active": True, "bind": ["127.0.0.1", "-::1"],
+         "protected_mode": True, "maxmemory": 6442450944, "maxmemory_policy": "allkeys-lru",
+         "save": "3600 1 300 100 60 10000", "appendonly": False,
+         "listening": ["127.0.0.1:6379", "[::1]:6379"], "mem_total": 25769803776}
+    """
+
+    @staticmethod
+    def default() -> dict:
+        return {"installed": False}
+
+    def command(self, config: str = "/etc/redis/redis.conf") -> StringCommand:
+        keys = "|".join(REDIS_DEFAULTS)
+        return StringCommand(
+            f"c={shlex.quote(config)};",
+            'if [ ! -f "$c" ]; then echo "#absent"; exit 0; fi;',
+            'echo "#active=$(systemctl is-active redis-server 2>/dev/null)";',
+            "awk '$1==\"include\"{while((getline l < $2)>0) print l; close($2); next} {print}'",
+            f"\"$c\" | grep -E '^({keys})[[:space:]]' | sed 's/^/conf:/';",
+            "awk '/^MemTotal:/{printf \"#mem=%.0f\\n\", $2*1024}' /proc/meminfo;",
+            'ss -H -tlnp 2>/dev/null | awk \'/"redis-server"/{print "#listen=" $4}\'',
+        )
+
+    def process(self, output: list[str]) -> dict:
+        if "#absent" in output:
+            return self.default()
+        values = dict(REDIS_DEFAULTS)
+        saves: list[str] = []
+        fact: dict = {"installed": True, "active": False, "listening": [], "mem_total": None}
+        for line in output:
+            if line.startswith("#active="):
+                fact["active"] = line == "#active=active"
+            elif line.startswith("#mem="):
+                fact["mem_total"] = int(line[len("#mem=") :])
+            elif line.startswith("#listen="):
+                fact["listening"].append(line[len("#listen=") :])
+            elif line.startswith("conf:"):
+                key, _, value = line[len("conf:") :].strip().partition(" ")
+                value = value.strip().strip('"')
+                if key == "save":
+                    saves.append(value)
+                else:
+                    values[key] = value
+        if saves:
+            values["save"] = " ".join(s for s in saves if s)
+        return fact | {
+            "bind": values["bind"].split(),
+            "protected_mode": values["protected-mode"] == "yes",
+            "maxmemory": memory_bytes(values["maxmemory"]),
+            "maxmemory_policy": values["maxmemory-policy"],
+            "save": values["save"],
+            "appendonly": values["appendonly"] == "yes",
         }

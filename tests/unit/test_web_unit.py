@@ -23,7 +23,7 @@ ORIGIN = "https://app.example.net"
 WEB_CHECKS = (
     "web.gzip",
     "web.cache_headers",
-    "web.caching",
+    "caching.strategies",
     "web.cors",
     "web.rate_limits",
     "web.waf",

@@ -60,7 +60,7 @@ ITEMS = (
     ("PERF-05", ("Pre-Deployment", "Performance"), "Verify response times meet SLAs", "probe", "high", "perf.response_time_sla", "", ("web",)),
     ("PERF-06", ("Pre-Deployment", "Performance"), "Check frontend bundle size", "probe", "low", "frontend.bundle_size", "", ("web",)),
     ("PERF-07", ("Pre-Deployment", "Performance"), "Optimize images and assets", "probe", "low", "frontend.image_optimisation", "", ("web",)),
-    ("PERF-08", ("Pre-Deployment", "Performance"), "Enable caching strategies", "enforce", "medium", "web.caching", "nginx.site", ("web",)),
+    ("PERF-08", ("Pre-Deployment", "Performance"), "Enable caching strategies", "enforce", "medium", "caching.strategies", "nginx.site", ("web", "cache")),
     ("PRE-01", ("Deployment Day", "Pre-Flight"), "Notify users of maintenance window", "attest", "medium", "attest.signed", "", ()),
     ("PRE-02", ("Deployment Day", "Pre-Flight"), "Create complete database backups", "probe", "critical", "deployday.preflight_backup", "backups.preflight_backup", ("db_primary", "db_replica")),
     ("PRE-03", ("Deployment Day", "Pre-Flight"), "Document current system state", "probe", "medium", "deployday.state_snapshot", "deployday.preflight", ()),

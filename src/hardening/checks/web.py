@@ -14,10 +14,11 @@ from collections.abc import Callable
 from functools import partial
 
 from hardening.checks import HostContext, check
+from hardening.checks.redis import redis_caching
 from hardening.facts.haproxy import HaproxyServers
 from hardening.facts.nginx import FOREIGN_ORIGIN, NginxConfig, WebProbe
-from hardening.results import Outcome
-from hardening.web_policy import cors_problem, flood_size
+from hardening.results import Outcome, Status
+from hardening.web_policy import cors_problem, flood_size, web_base_url
 
 FIX = "run deploys/web.py (nginx site, ModSecurity CRS, haproxy)"
 TEXT_TYPES = ("text/css", "application/javascript", "application/json")
@@ -36,6 +37,7 @@ def _probe(ctx: HostContext) -> dict:
         origin=origins[0] if origins else "",
         flood=flood_size(ctx.data),
         static_root=ctx.setting("web_static_root", "/srv/hardening-demo-app/static"),
+        base=web_base_url(ctx.data),
     )
 
 
@@ -73,13 +75,17 @@ def _web_check(name: str) -> Callable[[WebJudge], WebJudge]:
     def register(judge: WebJudge) -> WebJudge:
         @functools.wraps(judge)
         def run(ctx: HostContext) -> Outcome:
-            config, probe = _config(ctx), _probe(ctx)
-            return _unavailable(config) or judge(ctx, config, probe)
+            return _run(ctx, judge)
 
         check(name)(run)
         return judge
 
     return register
+
+
+def _run(ctx: HostContext, judge: WebJudge) -> Outcome:
+    config, probe = _config(ctx), _probe(ctx)
+    return _unavailable(config) or judge(ctx, config, probe)
 
 
 def _max_age(cache_control: str) -> int:
@@ -131,7 +137,24 @@ def cache_headers(ctx: HostContext, config: dict, probe: dict) -> Outcome:
     return _judge(problems, evidence)
 
 
-@_web_check("web.caching")
+@check("caching.strategies")
+def caching_strategies(ctx: HostContext) -> Outcome:
+    """PERF-08 on both tiers that cache: nginx's proxy cache and static cache headers on web
+    hosts, Redis' memory limit and eviction policy on cache hosts."""
+    parts: list[tuple[str, Outcome]] = []
+    if ctx.in_group("web"):
+        parts.append(("nginx", _run(ctx, caching)))
+    if ctx.in_group("cache"):
+        parts.append(("Redis", redis_caching(ctx)))
+    if not parts:
+        return Outcome.not_applicable("neither a web nor a cache host")
+    evidence = "; ".join(f"{tier}: {outcome.evidence}" for tier, outcome in parts)
+    failed = [outcome for _, outcome in parts if outcome.status is not Status.PASS]
+    if failed:
+        return Outcome(failed[0].status, evidence, " and ".join(o.fix for o in failed if o.fix))
+    return Outcome.passed(evidence)
+
+
 def caching(ctx: HostContext, config: dict, probe: dict) -> Outcome:
     """A proxy cache for API GETs, consulted on a real request, and long-lived static assets."""
     problems = []
