@@ -11,6 +11,13 @@ Standard library only. Listens on APP_LISTEN (default 127.0.0.1:8000) and serves
 - ``GET /ws``: RFC 6455 WebSocket echo (text, binary, ping/pong, close)
 - ``POST /upload``: raw body, answers ``{"size": n, "sha256": hex, "max_bytes": limit}``
 - ``POST /login``: sets the ``session`` cookie (Secure; HttpOnly; SameSite=Strict; Max-Age)
+- ``GET /api/session``: 200 ``{"sub": ...}`` for a valid token (``Authorization: Bearer`` or
+  the ``session`` cookie), 401 otherwise
+
+With JWT_KEYS_FILE (a JWKS-like ``{"current": kid, "keys": {kid: key}}`` kept by the
+toolkit's key rotation) session tokens are HS256 JWTs signed with the ``current`` key and
+carrying its ``kid``; a token verifies with any key still listed. The file is read again
+when it changes, so a rotation needs no restart. Without it JWT_SECRET signs and verifies.
 - ``GET /metrics``: Prometheus text format
 - static files of APP_STATIC_DIR (``/``, ``/sw.js``, ``/static/...``)
 
@@ -40,7 +47,16 @@ from pathlib import Path
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-ROUTES = ("/healthz", "/api/items", "/api/slow", "/api/error", "/ws", "/upload", "/login")
+ROUTES = (
+    "/healthz",
+    "/api/items",
+    "/api/slow",
+    "/api/error",
+    "/ws",
+    "/upload",
+    "/login",
+    "/api/session",
+)
 SESSION_SECONDS = 3600
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -236,12 +252,67 @@ def database_ok(url: str) -> bool:
     return done.returncode == 0 and done.stdout.strip() == "1"
 
 
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class JwtKeyring:
+    """HS256 keys by kid from JWT_KEYS_FILE (or the single JWT_SECRET), reloaded on change."""
+
+    def __init__(self, path: str, secret: bytes) -> None:
+        self.path, self.secret = path, secret
+        self._stamp: tuple[int, int] | None = None
+        self.current, self.keys = "", {}
+
+    def _load(self) -> None:
+        stat = os.stat(self.path)
+        if (stat.st_mtime_ns, stat.st_ino) != self._stamp:
+            document = json.loads(Path(self.path).read_text())
+            self.keys = {kid: key.encode() for kid, key in document["keys"].items()}
+            self.current, self._stamp = document["current"], (stat.st_mtime_ns, stat.st_ino)
+
+    def sign(self, claims: dict) -> str:
+        if not self.path:  # legacy: payload.hmac with JWT_SECRET
+            payload = _b64url(f"{claims['sub']}:{claims['exp']}".encode())
+            mac = hmac.new(self.secret, payload.encode(), hashlib.sha256).hexdigest()
+            return f"{payload}.{mac}"
+        self._load()
+        header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT", "kid": self.current}).encode())
+        body = _b64url(json.dumps(claims, sort_keys=True).encode())
+        mac = hmac.digest(self.keys[self.current], f"{header}.{body}".encode(), "sha256")
+        return f"{header}.{body}.{_b64url(mac)}"
+
+    def verify(self, token: str) -> dict | None:
+        """The claims of a valid, unexpired token signed with a listed key; else None."""
+        try:
+            if not self.path:
+                payload, mac = token.split(".")
+                expected = hmac.new(self.secret, payload.encode(), hashlib.sha256).hexdigest()
+                sub, exp = _unb64url(payload).decode().rsplit(":", 1)
+                claims, good = {"sub": sub, "exp": int(exp)}, hmac.compare_digest(mac, expected)
+            else:
+                self._load()
+                header, body, mac = token.split(".")
+                key = self.keys.get(json.loads(_unb64url(header))["kid"])
+                expected = hmac.digest(key or b"", f"{header}.{body}".encode(), "sha256")
+                claims = json.loads(_unb64url(body))
+                good = key is not None and hmac.compare_digest(_unb64url(mac), expected)
+        except (ValueError, KeyError, TypeError, OSError):
+            return None
+        return claims if good and int(claims.get("exp", 0)) > time.time() else None
+
+
 class App:
     """Configuration and state shared by all request handlers."""
 
     def __init__(self, environ: dict[str, str]) -> None:
         self.database_url = environ.get("DATABASE_URL", "")
         self.jwt_secret = environ.get("JWT_SECRET", "").encode()
+        self.keyring = JwtKeyring(environ.get("JWT_KEYS_FILE", ""), self.jwt_secret)
         self.static_dir = Path(environ.get("APP_STATIC_DIR", "/srv/hardening-demo-app/static"))
         self.max_upload = int(environ.get("APP_MAX_UPLOAD_BYTES", str(10 * 1024 * 1024)))
         self.metrics = Metrics()
@@ -259,10 +330,7 @@ class App:
         return "ok" if healthy else "error"
 
     def session_token(self, user: str) -> str:
-        expires = str(int(time.time()) + SESSION_SECONDS)
-        payload = base64.urlsafe_b64encode(f"{user}:{expires}".encode()).decode().rstrip("=")
-        mac = hmac.new(self.jwt_secret, payload.encode(), hashlib.sha256).hexdigest()
-        return f"{payload}.{mac}"
+        return self.keyring.sign({"sub": user, "exp": int(time.time()) + SESSION_SECONDS})
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -339,6 +407,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, self.app.metrics.render().encode(), "text/plain; version=0.0.4")
         elif path == "/ws":
             self._websocket()
+        elif path == "/api/session":
+            self._session()
         else:
             self._static(path)
 
@@ -368,6 +438,19 @@ class Handler(BaseHTTPRequestHandler):
             self._json(200, {"user": user}, {"Set-Cookie": cookie})
         else:
             self._json(404, {"error": "not found"})
+
+    def _session(self) -> None:
+        auth = self.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
+        if not token:
+            for part in (self.headers.get("Cookie") or "").split(";"):
+                name, _, value = part.strip().partition("=")
+                token = value if name == "session" else token
+        claims = self.app.keyring.verify(token) if token else None
+        if claims is None:
+            self._json(401, {"error": "invalid or expired token"})
+        else:
+            self._json(200, {"sub": claims.get("sub")})
 
     def _static(self, path: str) -> None:
         name = "index.html" if path == "/" else path.lstrip("/").removeprefix("static/")

@@ -86,6 +86,15 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     testbed.add_argument("args", nargs=argparse.REMAINDER, help="see `hardening testbed --help`")
 
+    rotate = commands.add_parser(
+        "rotate",
+        help="rotate the credentials that are due (what the hardening-rotate timer runs)",
+    )
+    rotate.add_argument("inventory", help="pyinfra inventory of the hosts whose credentials rotate")
+    rotate.add_argument(
+        "pyinfra_args", nargs=argparse.REMAINDER, help="more pyinfra arguments (--limit, --data)"
+    )
+
     demo = commands.add_parser(
         "demo",
         help="boot testbed hosts, audit them fresh, harden them, audit again",
@@ -240,6 +249,13 @@ def _repo_root() -> Path:
     raise HardeningError("run the demo from the repository checkout (deploys/harden.py not found)")
 
 
+def cmd_rotate(args: argparse.Namespace) -> int:
+    """``pyinfra -y INVENTORY deploys/rotate_credentials.py``: rotates only what is due."""
+    deploy = _repo_root() / "deploys" / "rotate_credentials.py"
+    command = [sys.executable, "-m", "pyinfra", "-y", args.inventory, str(deploy)]
+    return subprocess.run(command + args.pyinfra_args, check=False).returncode
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from hardening import testbed
     from hardening.audit import run_audit
@@ -295,6 +311,7 @@ COMMANDS = {
     "report": cmd_report,
     "testbed": cmd_testbed,
     "demo": cmd_demo,
+    "rotate": cmd_rotate,
 }
 
 

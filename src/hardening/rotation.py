@@ -16,6 +16,18 @@ Credentials (``Driver``) keep two values valid during the overlap:
   set NOLOGIN after the grace period. Only SCRAM verifiers reach the host (psql stdin).
 - ``RedisAcl``: ACL user ``app`` with two passwords during the overlap (``#sha256``
   hashes), the old one removed after the grace period; persisted in the ACL include file.
+- ``JwtKeys``: a JWKS-like file of active signing keys (``kid -> key`` and the ``current``
+  kid): the pending key is applied verify-only, tested with a token signed by it that the
+  application must accept, made the signing key after the promotion, and the previous
+  key is removed once the longest token lifetime (the grace period) has passed.
+
+Drivers may have a ``settle(runner, record)`` that makes the host match the backend's
+promoted state (the JWT signing kid); ``rotate`` calls it after a promotion and at the
+start of every run, so a crash between promotion and settling is rolled forward too.
+
+``HARDENING_ROTATION_PAUSE_AT=<step>`` or ``<credential>:<step>`` (tests only) makes
+``rotate`` print ``#paused-at <credential>:<step>`` and sleep before that step so a test
+can ``kill -9`` it there; unset (production) it does nothing.
 
 Hosts are reached through a ``Runner`` (``run(command, stdin) -> (ok, stdout)``): the
 secret travels on stdin, never in a command line.
@@ -40,7 +52,9 @@ from hardening.secrets import Record, SecretsBackend, SecretsBackendError, gener
 
 #: The Redis include file with the hardening ACL users (only password hashes).
 REDIS_ACL_CONF = "/etc/redis/hardening-auth.conf"
-STEPS = ("revoke", "stage", "apply", "test", "promote")
+STEPS = ("revoke", "stage", "apply", "test", "promote", "settle")
+#: Test hook: pause (sleep) before this step so a test can kill the process there.
+PAUSE_ENV = "HARDENING_ROTATION_PAUSE_AT"
 
 
 class RotationError(HardeningError):
@@ -79,13 +93,34 @@ def redis_password_hash(password: str) -> str:
     return "#" + hashlib.sha256(password.encode()).hexdigest()
 
 
-def redis_acl_conf(admin_password: str, app_passwords: list[str], app_user: str = "app") -> str:
-    """The Redis include file: ``default`` with the admin password, ``app`` with 1-2 passwords."""
+#: ACL rules of the application user: everything but the commands Redis flags dangerous
+#: (FLUSHALL, FLUSHDB, KEYS, CONFIG, DEBUG, SHUTDOWN, MONITOR, ...).
+APP_ACL = "~* &* +@all -@dangerous"
+#: ACL rules of the Redis exporter's user: read-only introspection, no key access.
+EXPORTER_ACL = (
+    "resetchannels -@all +@connection +info +config|get +slowlog|get +slowlog|len "
+    "+latency|latest +dbsize +cluster|info +memory|usage"
+)
+
+
+def redis_acl_conf(
+    admin_password: str,
+    app_passwords: list[str],
+    app_user: str = "app",
+    exporter_password: str = "",
+) -> str:
+    """The Redis include file: ``default`` with the admin password, ``app`` with 1-2 passwords
+    (no dangerous commands), and ``exporter`` (introspection only) when it has a password."""
     app = " ".join(redis_password_hash(password) for password in app_passwords)
+    exporter = (
+        f"user exporter on {redis_password_hash(exporter_password)} {EXPORTER_ACL}\n"
+        if exporter_password
+        else ""
+    )
     return (
         "# managed by hardening: password hashes only; values live in the secrets backend\n"
         f"user default on {redis_password_hash(admin_password)} ~* &* +@all\n"
-        f"user {app_user} on {app} ~* &* +@all\n"
+        f"user {app_user} on {app} {APP_ACL}\n" + exporter
     )
 
 
@@ -191,12 +226,14 @@ class RedisAcl:
     """ACL user ``app`` with two passwords during the overlap.
 
     + admin_password: the ``default`` user's password (from the backend)
+    + exporter_password: the ``exporter`` user's password, kept in the persisted file
     + conf: the include file that persists the ACL users
     """
 
     admin_password: str
     user: str = "app"
     conf: str = REDIS_ACL_CONF
+    exporter_password: str = ""
     port: int = 6379
     kind: str = "redis-app"
 
@@ -207,12 +244,12 @@ class RedisAcl:
         hashes = " ".join(redis_password_hash(p) for p in passwords)
         commands = (
             f"AUTH default {self.admin_password}\n"
-            f"ACL SETUSER {self.user} on resetpass {hashes} ~* &* +@all\n"
+            f"ACL SETUSER {self.user} on resetpass {hashes} {APP_ACL}\n"
         )
         output = _must(runner, what, self._cli(), commands)
         if output.split() != ["OK", "OK"]:
             raise RotationError(f"{what}: Redis refused the ACL change")
-        conf = redis_acl_conf(self.admin_password, passwords, self.user)
+        conf = redis_acl_conf(self.admin_password, passwords, self.user, self.exporter_password)
         _must(
             runner,
             f"{what} (persisting {self.conf})",
@@ -245,6 +282,86 @@ class RedisAcl:
             self._set(
                 runner, [record.current["password"]], f"removing the old {self.user} password"
             )
+
+
+def pause_at(name: str, label: str) -> None:
+    """The ``HARDENING_ROTATION_PAUSE_AT`` test hook: announce the step, then wait to be killed."""
+    if os.environ.get(PAUSE_ENV) in (label, f"{name}:{label}"):
+        print(f"#paused-at {name}:{label}", flush=True)
+        time.sleep(float(os.environ.get("HARDENING_ROTATION_PAUSE_SECONDS", "600")))
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def jwt_token(kid: str, key: str, claims: dict[str, object]) -> str:
+    """An HS256 JWT with ``kid`` in its header, signed with ``key``."""
+    header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT", "kid": kid}).encode())
+    body = _b64url(json.dumps(claims, sort_keys=True).encode())
+    signature = hmac.digest(key.encode(), f"{header}.{body}".encode(), "sha256")
+    return f"{header}.{body}.{_b64url(signature)}"
+
+
+@dataclass
+class JwtKeys:
+    """A JWKS-like file of the application's HS256 keys: ``{"current": kid, "keys": {kid: key}}``.
+
+    + path: the keys file (the application reads it again when it changes)
+    + owner: its owner (``user:group``), mode 0600: only the application reads it
+    + verify_url: an application URL that answers 200 only for a valid token
+      (``Authorization: Bearer``); the test step sends a token signed with the new key
+    """
+
+    path: str = "/etc/hardening-demo-app/jwt-keys.json"
+    owner: str = "hardening-demo-app:hardening-demo-app"
+    verify_url: str = "http://127.0.0.1:8000/api/session"
+    kind: str = "jwt-keys"
+
+    def first_value(self) -> dict[str, str]:
+        return {"kid": generate_password(12), "key": generate_password(64)}
+
+    def next_value(self, current: dict[str, str]) -> dict[str, str]:
+        return self.first_value()
+
+    def document(self, record: Record, pending: bool = True) -> str:
+        """The file for ``record``: current signs; previous (until revoked) and pending verify."""
+        stages = [record.current]
+        if record.previous and not record.previous_revoked:
+            stages.append(record.previous)
+        if pending and record.pending:
+            stages.append(record.pending)
+        keys = {value["kid"]: value["key"] for value in stages if value}
+        body = {"current": record.current["kid"], "keys": dict(sorted(keys.items()))}
+        return json.dumps(body, sort_keys=True) + "\n"
+
+    def _write(self, runner: Runner, content: str, what: str) -> None:
+        digest = hashlib.sha256(content.encode()).hexdigest()
+        ok, output = runner.run(f"sha256sum {shlex.quote(self.path)} 2>/dev/null; true")
+        if ok and output.split()[:1] == [digest]:
+            return
+        _must(runner, what, write_file_command(self.path, self.owner, "0600"), content)
+
+    def apply(self, runner: Runner, record: Record, value: dict[str, str]) -> None:
+        self._write(runner, self.document(record), f"adding key {value['kid']} to {self.path}")
+
+    def settle(self, runner: Runner, record: Record) -> None:
+        """Sign with the backend's current kid (keeps previous for verification until revoked)."""
+        self._write(runner, self.document(record), f"signing with the current key in {self.path}")
+
+    def login(self, runner: Runner, value: dict[str, str]) -> bool:
+        now = int(time.time())
+        token = jwt_token(value["kid"], value["key"], {"sub": "rotation-test", "exp": now + 60})
+        command = (
+            "curl -fsS -o /dev/null -w '%{http_code}' --max-time 5 -H @- "
+            f"{shlex.quote(self.verify_url)}"
+        )
+        ok, output = runner.run(command, f"Authorization: Bearer {token}")
+        return ok and output.strip() == "200"
+
+    def revoke(self, runner: Runner, record: Record) -> None:
+        done = Record(**{**record.__dict__, "previous_revoked": True, "pending": None})
+        self._write(runner, self.document(done), f"removing the old key from {self.path}")
 
 
 def marker_entry(record: Record) -> dict[str, object]:
@@ -288,11 +405,16 @@ def rotate(
     def step(label: str) -> None:
         if on_step:
             on_step(label)
+        pause_at(name, label)
         steps.append(label)
+
+    settle = getattr(driver, "settle", None)
 
     record = backend.load(name)
     if not record.exists:
         raise RotationError(f"{name} is not in {backend.describe()}: run deploys/secrets.py first")
+    if settle and not record.pending:
+        settle(runner, record)
     if record.previous and not record.previous_revoked:
         if time.time() - (record.promoted_at or 0) < grace_seconds:
             return Outcome(steps, record, time.monotonic() - started)
@@ -313,6 +435,9 @@ def rotate(
         raise RotationError(f"{name}: the new credential does not log in; current one kept")
     step("promote")
     record = backend.promote(name, record)
+    if settle:
+        step("settle")
+        settle(runner, record)
     if grace_seconds <= 0:
         step("revoke")
         driver.revoke(runner, record)
@@ -332,6 +457,7 @@ def marker_json(backend: SecretsBackend, records: dict[str, Record]) -> str:
 
 __all__ = [
     "MARKER_FILE",
+    "JwtKeys",
     "PostgresAB",
     "RedisAcl",
     "RotationError",

@@ -10,10 +10,12 @@ from hardening.facts.envfile import EnvFileSummary
 from hardening.facts.postgres import PostgresDefaultLogins, PostgresHbaRules
 from hardening.facts.redis import RedisAuthState
 from hardening.facts.secrets import SecretsMarker
+from hardening.facts.timers import HardeningTimers
 from hardening.results import Outcome
 from hardening.settings import default
 
 MIN_JWT_ALNUM = 32
+ROTATE_TIMER = "hardening-rotate"
 
 
 def _postgres_findings(ctx: HostContext) -> tuple[list[str], list[str]]:
@@ -142,9 +144,28 @@ def backend_configured(ctx: HostContext) -> Outcome:
     return Outcome.passed(f"{marker.get('location')}; credentials: {names}")
 
 
+def _rotation_timer(ctx: HostContext) -> tuple[list[str], list[str]]:
+    """On the rotation_controller host: hardening-rotate.timer is enabled, active, not failing."""
+    if not ctx.setting("rotation_controller", default("rotation_controller")):
+        return [], []
+    timer = ctx.fact(HardeningTimers).get(ROTATE_TIMER)
+    if not timer:
+        return [f"{ROTATE_TIMER}.timer is not installed on this rotation controller"], []
+    states = {"enabled": timer["enabled"], "active": timer["active"]}
+    problems = [f"{ROTATE_TIMER}.timer is not {state}" for state, ok in states.items() if not ok]
+    if timer["result"] not in ("", "success"):
+        problems.append(f"its last run failed ({timer['result']}, exit {timer['exit_status']})")
+    last = timer["last_exit"]
+    ran = "not run yet"
+    if last:
+        ran = "last run " + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(last))
+    return problems, [f"{ROTATE_TIMER}.timer enabled and active, {ran}"]
+
+
 @check("secrets.rotation_age")
 def rotation_age(ctx: HostContext) -> Outcome:
-    """Every backend credential of this host was rotated within ``rotation_interval_days``."""
+    """Every backend credential of this host was rotated within ``rotation_interval_days``;
+    the ``rotation_controller`` host runs the ``hardening-rotate`` timer."""
     interval = ctx.setting("rotation_interval_days", default("rotation_interval_days"))
     if not ctx.setting("secrets_backend", default("secrets_backend")):
         return Outcome.failed(
@@ -152,16 +173,17 @@ def rotation_age(ctx: HostContext) -> Outcome:
             fix="set secrets_backend, run deploys/secrets.py and schedule "
             "deploys/rotate_credentials.py",
         )
+    problems, fine = _rotation_timer(ctx)
     credentials = ctx.fact(SecretsMarker).get("credentials") or {}
-    if not credentials:
+    if not credentials and not problems and not fine:
         return Outcome.not_applicable("no rotated credentials on this host")
-    now, stale, fine = time.time(), [], []
+    now = time.time()
     for name, entry in sorted(credentials.items()):
         days = (now - float(entry.get("promoted_at") or 0)) / 86400
-        (stale if days > interval else fine).append(f"{name} {days:.1f} days old")
-    if stale:
-        return Outcome.failed(
-            "; ".join(stale) + f" (interval {interval} days)",
-            fix="run deploys/rotate_credentials.py (and its timer)",
-        )
-    return Outcome.passed("; ".join(fine) + f" (interval {interval} days)")
+        (problems if days > interval else fine).append(f"{name} {days:.1f} days old")
+    return Outcome.judge(
+        problems,
+        [*fine, f"interval {interval} days"],
+        fix="run deploys/rotate_credentials.py, and deploys/rotation_timer.py on the "
+        "rotation_controller host (its timer runs `hardening rotate` daily)",
+    )

@@ -15,13 +15,28 @@ from hardening.deploys._common import in_groups
 from hardening.operations import postgres as postgres_ops
 from hardening.operations import redis as redis_ops
 from hardening.operations import secrets as secrets_ops
+from hardening.rotation import JwtKeys
 from hardening.settings import setting
+
+#: The scheduled rotation's systemd units on rotation_controller hosts (.service/.timer).
+ROTATE_UNIT = "hardening-rotate"
+
+
+def _jwt_keys() -> JwtKeys | None:
+    """The JWT keys driver when this host declares a ``jwt_keys_file``."""
+    path = setting(host.data, "jwt_keys_file")
+    if not path:
+        return None
+    owner = setting(host.data, "jwt_keys_owner")
+    return JwtKeys(path, f"{owner}:{owner}", setting(host.data, "jwt_verify_url"))
 
 
 def _credential_kinds() -> tuple[str, ...]:
-    """Backend credentials this host has: PostgreSQL app roles on primaries, Redis on cache."""
+    """Backend credentials this host has: PostgreSQL app roles on primaries, Redis on cache,
+    JWT keys where a ``jwt_keys_file`` is declared."""
     kinds = ("postgres-app",) if in_groups("db_primary") else ()
-    return kinds + (("redis-app",) if in_groups("cache") else ())
+    kinds += ("redis-app",) if in_groups("cache") else ()
+    return kinds + (("jwt-keys",) if _jwt_keys() else ())
 
 
 @deploy("Default passwords replaced")
@@ -41,6 +56,13 @@ def default_passwords() -> None:
     redis_ops.acl_from_backend(
         name="Redis: ACL users from the secrets backend", backend_config=config
     )
+    keys = _jwt_keys()
+    if keys:
+        secrets_ops.jwt_keys(
+            name=f"JWT: keys file {keys.path} from the secrets backend",
+            backend_config=config,
+            keys=keys,
+        )
     secrets_ops.marker(name="Record the secrets backend", backend_config=config, kinds=kinds)
 
 
@@ -58,4 +80,33 @@ def rotate_credentials() -> None:
         grace_seconds=setting(host.data, "rotation_grace_seconds"),
         interval_days=setting(host.data, "rotation_interval_days"),
         force=setting(host.data, "rotation_force"),
+        jwt=_jwt_keys(),
+        jwt_grace_seconds=setting(host.data, "jwt_max_token_lifetime_seconds"),
     )
+
+
+@deploy("Scheduled credential rotation")
+def rotation_timer() -> None:
+    """On the ``rotation_controller`` host: a daily ``hardening-rotate`` timer (SEC-08).
+
+    The oneshot service runs ``hardening rotate <rotation_inventory>`` as root; the rotation
+    decides per credential whether it is due (``rotation_interval_days``), so the timer may
+    run often. The backend token is read from ``secrets_backend.token_file`` (0600 root,
+    provided by the operator), never from a command line or the unit.
+    """
+    if not setting(host.data, "rotation_controller"):
+        return
+    inventory = setting(host.data, "rotation_inventory")
+    postgres_ops.timer(
+        name="Rotation timer: hardening rotate",
+        unit=ROTATE_UNIT,
+        description="hardening: rotate due credentials",
+        exec_start=rotate_command(inventory),
+        user="root",
+        on_calendar=setting(host.data, "rotation_on_calendar"),
+    )
+
+
+def rotate_command(inventory: str) -> str:
+    """The service's ExecStart: the toolkit's CLI rotating every host of ``inventory``."""
+    return f"/usr/bin/env hardening rotate {inventory}"

@@ -18,6 +18,7 @@ from pyinfra.facts.files import Sha256File
 from hardening.facts.postgres import PostgresHbaRules
 from hardening.facts.secrets import MARKER_FILE, PostgresLoginRoles
 from hardening.rotation import (
+    JwtKeys,
     PostgresAB,
     RedisAcl,
     RotationError,
@@ -93,6 +94,33 @@ def postgres_app_roles(backend_config: dict[str, Any], port: int = 5432):
 
 
 @operation()
+def jwt_keys(backend_config: dict[str, Any], keys: JwtKeys):
+    """
+    The application's JWKS-like keys file from the backend's ``<host>/jwt-keys``.
+
+    Generates the first key (kid and 64 alphanumerics) into the backend if there is none,
+    then writes ``keys.path`` (0600, ``keys.owner``) through stdin when it differs: the
+    current key signs, the previous one verifies until it is revoked.
+
+    + backend_config: the ``secrets_backend`` setting
+    + keys: the ``rotation.JwtKeys`` driver (path, owner, verify URL)
+
+    **Example:**
+
+    .. code:: python
+
+        secrets.jwt_keys(backend_config=host.data.secrets_backend,
+                         keys=JwtKeys(path="/etc/app/jwt-keys.json", owner="app:app"))
+    """
+    record = ensure_credential(backend(backend_config), keys.kind, keys.first_value)
+    content = keys.document(record, pending=False)
+    if host.get_fact(Sha256File, path=keys.path) == hashlib.sha256(content.encode()).hexdigest():
+        host.noop(f"{keys.path} has the backend's keys")
+        return
+    yield StringCommand(write_file_command(keys.path, keys.owner, "0600"), _stdin=content)
+
+
+@operation()
 def marker(backend_config: dict[str, Any], kinds: tuple[str, ...] = (), path: str = MARKER_FILE):
     """
     Record on the host which backend holds its credentials and when each was rotated.
@@ -132,16 +160,22 @@ class HostRunner:
         return ok, "\n".join(output.stdout_lines)
 
 
-def drivers(chosen: SecretsBackend, kinds: tuple[str, ...]) -> dict[str, Any]:
+def drivers(
+    chosen: SecretsBackend, kinds: tuple[str, ...], jwt: JwtKeys | None = None
+) -> dict[str, Any]:
     """The rotation driver of each credential kind this host has."""
-    found: dict[str, Any] = {}
+    found: dict[str, Any] = {"jwt-keys": jwt} if jwt and "jwt-keys" in kinds else {}
     if "postgres-app" in kinds:
         found["postgres-app"] = PostgresAB()
     if "redis-app" in kinds:
         admin = chosen.load(credential_name("redis-default"))
         if not admin.exists:
             raise OperationError("redis-default is not in the backend: run deploys/secrets.py")
-        found["redis-app"] = RedisAcl(admin.current["password"])
+        exporter = chosen.load(credential_name("redis-exporter"))
+        found["redis-app"] = RedisAcl(
+            admin.current["password"],
+            exporter_password=exporter.current["password"] if exporter.exists else "",
+        )
     return found
 
 
@@ -153,23 +187,26 @@ def rotate_host(
     grace_seconds: float,
     interval_days: float,
     force: bool = False,
+    jwt: JwtKeys | None = None,
+    jwt_grace_seconds: float = 3600,
 ) -> None:
     """Run every credential of ``host`` through ``rotation.rotate``, then refresh its marker.
 
-    Called by ``python.call`` at execution time (deploys/rotate_credentials.py).
+    Called by ``python.call`` at execution time (deploys/rotate_credentials.py). JWT keys
+    keep verifying for ``jwt_grace_seconds`` (the longest token lifetime) after a rotation.
     """
     chosen = backend(backend_config)
     runner = HostRunner(host)
     records = {}
     try:
-        for kind, driver in drivers(chosen, kinds).items():
+        for kind, driver in drivers(chosen, kinds, jwt).items():
             name = f"{host.name}/{kind}"
             done = rotate(
                 chosen,
                 name,
                 driver,
                 runner,
-                grace_seconds=grace_seconds,
+                grace_seconds=jwt_grace_seconds if kind == "jwt-keys" else grace_seconds,
                 interval_days=interval_days,
                 force=force,
             )
