@@ -18,6 +18,7 @@ SECRET_OPTIONS = ("repo1-cipher-pass", "repo1-s3-key", "repo1-s3-key-secret")
 #: The systemd timers the backups operation installs.
 TIMERS = ("hardening-backup-full", "hardening-backup-diff", "hardening-restore-drill")
 DRILL_RESULT = "/var/lib/hardening/drill/last.json"
+_SYSID_SQL = "SELECT system_identifier FROM pg_control_system()"
 
 
 class PgbackrestInfo(FactBase):
@@ -28,6 +29,8 @@ class PgbackrestInfo(FactBase):
 
         {"installed": True, "error": "",  # first line of an error, e.g. repository unreachable
          "status": "ok", "status_code": 0, "cipher": "aes-256-cbc",
+         # the cluster the stanza belongs to, and this host's cluster (mismatch: another's)
+         "system_id": "7318862414473342201", "local_system_id": "7318862414473342201",
          "backups": [{"label": "20240101-010000F", "type": "full", "start": 1704070800,
                       "stop": 1704070830, "size": 23456789, "repo_size": 3456789}],
          "archive_min": "000000010000000000000001", "archive_max": "0000000100000000000000A2"}
@@ -41,6 +44,8 @@ class PgbackrestInfo(FactBase):
             "status": "missing",
             "status_code": None,
             "cipher": "",
+            "system_id": "",
+            "local_system_id": "",
             "backups": [],
             "archive_min": "",
             "archive_max": "",
@@ -49,9 +54,13 @@ class PgbackrestInfo(FactBase):
     def command(self, stanza: str = "main") -> StringCommand:
         return StringCommand(
             "if ! command -v pgbackrest >/dev/null 2>&1; then echo '#absent'; exit 0; fi;",
+            'echo "#sysid=$(runuser -u postgres -- psql -XAtq -c',
+            QuoteString(_SYSID_SQL),
+            '2>/dev/null)";',
             "out=$(cd /tmp && runuser -u postgres -- timeout 60 pgbackrest --output=json",
-            "--stanza=" + stanza,
-            "info 2>&1) || true;",
+            "--io-timeout=10 --stanza=" + stanza,
+            'info 2>&1) || out="$out',
+            'ERROR: pgbackrest info exited $? (124: no answer in 60 s)";',
             'printf "%s\\n" "$out" | head -c 200000; echo',
         )
 
@@ -60,18 +69,27 @@ class PgbackrestInfo(FactBase):
         if _ABSENT in output:
             return fact
         fact["installed"] = True
+        sysid = [line for line in output if line.startswith("#sysid=")]
+        fact["local_system_id"] = sysid[0][len("#sysid=") :].strip() if sysid else ""
+        output = [line for line in output if not line.startswith("#sysid=")]
         text = "\n".join(output).strip()
         try:
             stanzas = json.loads(text)
         except ValueError:
             fact["status"] = "error"
-            fact["error"] = next((line.strip() for line in output if line.strip()), "no output")
+            fact["error"] = _first_error(output)
             return fact
         if not stanzas:
             return fact
         stanza = stanzas[0]
         fact["status_code"] = stanza.get("status", {}).get("code")
         fact["status"] = stanza.get("status", {}).get("message", "")
+        if fact["status_code"] == 99:  # "other": the repository's own status says why
+            repos = [repo.get("status", {}) for repo in stanza.get("repo", [])]
+            fact["error"] = next((r.get("message", "") for r in repos if r.get("code")), "")
+            fact["error"] = fact["error"] or fact["status"]
+        dbs = sorted(stanza.get("db") or [], key=lambda db: db.get("id", 0))
+        fact["system_id"] = str(dbs[-1].get("system-id", "")) if dbs else ""
         fact["cipher"] = stanza.get("cipher", "")
         archives = stanza.get("archive") or [{}]
         fact["archive_min"] = archives[-1].get("min") or ""
@@ -91,6 +109,15 @@ class PgbackrestInfo(FactBase):
         return fact
 
 
+def _first_error(output: list[str]) -> str:
+    """pgBackRest's ``ERROR: [nnn]: ...`` line (else the first line), on one line."""
+    lines = [line.strip() for line in output if line.strip()]
+    return next((line for line in lines if "ERROR" in line), lines[0] if lines else "no output")
+
+
+_PRIMARY_MARK = "#hardening-primary="
+
+
 class PgbackrestConfig(FactBase):
     """
     Options of ``/etc/pgbackrest/pgbackrest.conf`` and ``conf.d/*.conf``, secrets as ``"set"``.
@@ -100,12 +127,13 @@ class PgbackrestConfig(FactBase):
         {"exists": True,
          "options": {"global": {"repo1-type": "s3", "repo1-retention-full": "2",
                                 "repo1-cipher-type": "aes-256-cbc", "repo1-cipher-pass": "set"},
-                     "main": {"pg1-path": "/var/lib/postgresql/15/main"}}}
+                     "main": {"pg1-path": "/var/lib/postgresql/15/main"}},
+         "primary": "db1"}  # the cluster's primary hardening wrote in (#hardening-primary=)
     """
 
     @staticmethod
     def default() -> dict:
-        return {"exists": False, "options": {}}
+        return {"exists": False, "options": {}, "primary": ""}
 
     def command(self, path: str = "/etc/pgbackrest/pgbackrest.conf") -> StringCommand:
         secrets = "|".join(SECRET_OPTIONS)
@@ -118,10 +146,12 @@ class PgbackrestConfig(FactBase):
         )
 
     def process(self, output: list[str]) -> dict:
-        fact: dict = {"exists": "#file" in output, "options": {}}
+        fact: dict = {"exists": "#file" in output, "options": {}, "primary": ""}
         section = "global"
         for raw in output:
             line = raw.strip()
+            if line.startswith(_PRIMARY_MARK):
+                fact["primary"] = line[len(_PRIMARY_MARK) :].strip()
             if not line or line.startswith(("#", ";")):
                 continue
             if line.startswith("[") and line.endswith("]"):

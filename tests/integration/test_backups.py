@@ -29,23 +29,29 @@ ITEMS = (
 SCRATCH = "/var/lib/hardening/drill/data"
 
 
-@pytest.fixture(scope="module")
-def bed(module_bed, s3_service):  # noqa: F811
-    s3_service.create_bucket("pgbackrest")
-    module_bed.run("tb1", "runuser -u postgres -- pgbench -q -i -s 2 postgres 2>&1 | tail -1")
-    state = Path(module_bed.env["HARDENING_TESTBED_STATE"]) / "inventory.json"
+def point_backups_at(state: Path, s3, env: dict[str, str]) -> None:  # noqa: ANN001 - S3Service
+    """Point every host of a bed's ``inventory.json`` at the S3 service (bucket pgbackrest,
+    drill verifies pgbench_accounts) and put its key into ``env`` (also used by bench/)."""
+    s3.create_bucket("pgbackrest")
     document = json.loads(state.read_text())
     for entry in document["hosts"]:
         entry["data"].update(
             backup_s3_endpoint=entry["data"]["testbed_gateway"],
-            backup_s3_port=s3_service.port,
-            backup_s3_ca_file=str(s3_service.ca_file),
+            backup_s3_port=s3.port,
+            backup_s3_ca_file=str(s3.ca_file),
             backup_start_fast=True,
             backup_drill_tables=["postgres/pgbench_accounts"],
         )
     state.write_text(json.dumps(document))
-    module_bed.env["HARDENING_BACKUP_S3_KEY"] = s3_service.key
-    module_bed.env["HARDENING_BACKUP_S3_KEY_SECRET"] = s3_service.secret
+    env["HARDENING_BACKUP_S3_KEY"] = s3.key
+    env["HARDENING_BACKUP_S3_KEY_SECRET"] = s3.secret
+
+
+@pytest.fixture(scope="module")
+def bed(module_bed, s3_service):  # noqa: F811
+    module_bed.run("tb1", "runuser -u postgres -- pgbench -q -i -s 2 postgres 2>&1 | tail -1")
+    state = Path(module_bed.env["HARDENING_TESTBED_STATE"]) / "inventory.json"
+    point_backups_at(state, s3_service, module_bed.env)
     module_bed.s3 = s3_service
     return module_bed
 

@@ -38,15 +38,49 @@ def _good_backups(ctx: HostContext) -> tuple[dict, list[dict]]:
     return info, [b for b in info["backups"] if not b.get("error") and b.get("stop")]
 
 
+def primary_of_standby(ctx: HostContext) -> str:
+    """The primary's name when this host is a streaming standby (db_replica only), else ''.
+
+    Backups of a cluster are taken on its primary; a standby shares the repository.
+    """
+    if not ctx.in_group("db_replica") or ctx.in_group("db_primary"):
+        return ""
+    return ctx.fact(PgbackrestConfig).get("primary") or "the primary"
+
+
+def _taken_on(primary: str) -> list[str]:
+    return [f"backups of this cluster are taken on the primary {primary}"] if primary else []
+
+
 #: fail with the problems first, else pass; evidence either way (``Outcome.judge``)
 _verdict = partial(Outcome.judge, fix=FIX)
 
 
-def _repository_problem(info: dict) -> str:
+def repository_url(options: dict) -> str:
+    """``https://endpoint:port/bucket`` of the configured S3 repository (pgBackRest options)."""
+    endpoint = options.get("repo1-s3-endpoint", "")
+    if not endpoint:
+        return "the configured repository"
+    port = options.get("repo1-storage-port", "443")
+    return f"https://{endpoint}:{port}/{options.get('repo1-s3-bucket', '')}"
+
+
+def _repository_problem(ctx: HostContext, info: dict) -> str:
+    """One line on what is wrong with the repository or the stanza (with the fix), or ''."""
     if not info["installed"]:
         return "pgBackRest is not installed"
+    url = repository_url(ctx.fact(PgbackrestConfig)["options"].get("global", {}))
     if info["error"]:
-        return f"pgBackRest info failed: {info['error']}"
+        return (
+            f"repository {url} is not usable from this host: {info['error']} (check the network,"
+            " firewall and certificate to it and the backup_s3_* settings)"
+        )
+    local, stanza = info.get("local_system_id", ""), info.get("system_id", "")
+    if info["status_code"] in (0, 2) and local and stanza and local != stanza:
+        return (
+            f"stanza {STANZA} in {url} belongs to another cluster (system-id {stanza}, this"
+            f" cluster {local}): point backup_repo_path at this cluster's own path"
+        )
     if info["status_code"] not in (0, 2):
         return f"stanza {STANZA}: {info['status'] or 'missing'}"
     return ""
@@ -54,12 +88,16 @@ def _repository_problem(info: dict) -> str:
 
 @check("postgres.backup_schedule")
 def backup_schedule(ctx: HostContext) -> Outcome:
-    """DB-01: full and differential backup timers are enabled and a backup exists."""
+    """DB-01: full and differential backup timers are enabled and a backup exists.
+
+    On a standby the timers belong to the primary: the repository's backups are judged.
+    """
     info, good = _good_backups(ctx)
+    primary = primary_of_standby(ctx)
     timers = ctx.fact(BackupTimers)
-    problems = [p for p in [_repository_problem(info)] if p]
-    evidence = []
-    for name in ("hardening-backup-full", "hardening-backup-diff"):
+    problems = [p for p in [_repository_problem(ctx, info)] if p]
+    evidence = _taken_on(primary)
+    for name in () if primary else ("hardening-backup-full", "hardening-backup-diff"):
         timer = timers.get(name)
         if not timer or not (timer["enabled"] and timer["active"]):
             problems.append(f"{name}.timer is not installed, enabled and active")
@@ -77,20 +115,24 @@ def backup_recent(ctx: HostContext) -> Outcome:
     """POST-06, OPS-D-04: newest good backup is recent and WAL archiving has not failed since."""
     now = time.time()
     info, good = _good_backups(ctx)
-    problem = _repository_problem(info)
+    problem = _repository_problem(ctx, info)
     if problem or not good:
         return Outcome.failed(problem or f"no backup of stanza {STANZA}", fix=FIX)
     newest = good[-1]
     limit = _setting(ctx, "backup_max_age_hours")
-    archiver = ctx.fact(PgArchiver)
     evidence = [
-        f"newest backup {newest['label']} ({newest['type']}) finished {_age(now, newest['stop'])}",
+        f"newest backup {newest['label']} ({newest['type']}) finished {_age(now, newest['stop'])}"
+    ]
+    problems = [f"older than {limit} h"] if now - newest["stop"] > limit * 3600 else []
+    primary = primary_of_standby(ctx)
+    if primary:  # archiving is the primary's job: what the repository holds is judged here
+        archived = f"WAL archived up to {info['archive_max']}" if info["archive_max"] else ""
+        return _verdict(problems, evidence + _taken_on(primary) + [a for a in [archived] if a])
+    archiver = ctx.fact(PgArchiver)
+    evidence += [
         f"archive_mode={archiver['archive_mode'] or 'unknown'}",
         f"archiving failures={archiver['failed_count']}",
     ]
-    problems = []
-    if now - newest["stop"] > limit * 3600:
-        problems.append(f"older than {limit} h")
     if archiver["archive_mode"] != "on":
         problems.append("WAL archiving is off")
     failed = archiver["last_failed_time"]
@@ -106,7 +148,7 @@ def backup_retention(ctx: HostContext) -> Outcome:
     options = ctx.fact(PgbackrestConfig)["options"].get("global", {})
     info, good = _good_backups(ctx)
     timers = ctx.fact(BackupTimers)
-    problems = [p for p in [_repository_problem(info)] if p]
+    problems = [p for p in [_repository_problem(ctx, info)] if p]
     retention = options.get("repo1-retention-full", "")
     window = (int(retention) - 1) * 7 if retention.isdigit() else 0
     evidence = [
@@ -115,7 +157,9 @@ def backup_retention(ctx: HostContext) -> Outcome:
     ]
     if window < 7:
         problems.append("retention keeps fewer than 7 days (need repo1-retention-full >= 2)")
-    if "hardening-backup-diff" not in timers or "hardening-backup-full" not in timers:
+    primary = primary_of_standby(ctx)
+    evidence += _taken_on(primary)
+    if not primary and not {"hardening-backup-diff", "hardening-backup-full"} <= set(timers):
         problems.append("no weekly full / daily differential timers")
     cipher = info["cipher"] or options.get("repo1-cipher-type", "none")
     if cipher == "none" or options.get("repo1-cipher-pass") != "set":
@@ -175,7 +219,17 @@ def rto_critical(ctx: HostContext) -> Outcome:
 
 @check("dr.rpo_database")
 def rpo_database(ctx: HostContext) -> Outcome:
-    """DR-RPO-01: WAL is archived continuously with archive_timeout within the RPO target."""
+    """DR-RPO-01: WAL is archived continuously with archive_timeout within the RPO target.
+
+    Not applicable on a standby: it archives nothing (archive_mode does nothing there), the
+    primary's archiving bounds the cluster's data loss and is judged on the primary.
+    """
+    primary = primary_of_standby(ctx)
+    if primary:
+        return Outcome.not_applicable(
+            f"streaming standby: WAL archiving is the job of the primary {primary} and is"
+            " judged there"
+        )
     archiver = ctx.fact(PgArchiver)
     target = _setting(ctx, "rpo_target_seconds")
     timeout = archiver["archive_timeout"]
@@ -208,12 +262,15 @@ def preflight_backup(ctx: HostContext) -> Outcome:
     info, good = _good_backups(ctx)
     limit = _setting(ctx, "preflight_backup_max_age_hours")
     fix = "run deploys/preflight_backup.py before the deployment"
-    problem = _repository_problem(info)
+    problem = _repository_problem(ctx, info)
     fulls = [b for b in good if b["type"] == "full"]
     if problem or not fulls:
         return Outcome.failed(problem or "no full backup in the repository", fix=fix)
     newest = fulls[-1]
-    evidence = f"newest full backup {newest['label']} finished {_age(now, newest['stop'])}"
+    evidence = "; ".join(
+        [f"newest full backup {newest['label']} finished {_age(now, newest['stop'])}"]
+        + _taken_on(primary_of_standby(ctx))
+    )
     if now - newest["stop"] > limit * 3600:
         return Outcome.failed(f"{evidence}: older than {limit} h", fix=fix)
     return Outcome.passed(evidence)

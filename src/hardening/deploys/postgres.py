@@ -93,6 +93,7 @@ def postgres_hardening() -> None:
             ),
             work_mem_mb=setting(host.data, "postgres_work_mem_mb"),
             shared_buffers_mb=shared_buffers_mb(),
+            max_slot_wal_keep_size_mb=setting(host.data, "postgres_max_slot_wal_keep_size_mb"),
         ),
     )
     least_privilege_hba(name="pg_hba.conf least privilege")

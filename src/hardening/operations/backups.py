@@ -1,8 +1,9 @@
 """Backup operations: pgBackRest to an encrypted S3 repository, WAL archiving, timers.
 
 Secrets never appear on a command line or in pyinfra's output: the repository passphrase
-is generated on the host into a 0600 file, the S3 key is uploaded (not ``--diff``-logged)
-into a 0600 file through a private directory.
+comes from the secrets backend (``<primary>/pgbackrest-cipher``, shared by the cluster's
+hosts) or, without a backend, is generated on the primary; it and the S3 key are uploaded
+(not ``--diff``-logged) into 0600 files through a private directory.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from io import StringIO
 
 from pyinfra import host
-from pyinfra.api import FileUploadCommand, StringCommand, operation
+from pyinfra.api import FileUploadCommand, OperationError, StringCommand, operation
 from pyinfra.api.command import QuoteString
 from pyinfra.facts.files import Sha1File
 from pyinfra.operations import files, systemd
@@ -21,6 +22,7 @@ from hardening.facts.pgbackrest import (
     PgbackrestInfo,
 )
 from hardening.operations._render import render, sha1
+from hardening.secrets import SecretsBackendError, backend_from_config, generate_password
 
 CONF_DIR = "/etc/pgbackrest"
 CA_FILE = f"{CONF_DIR}/s3-ca.pem"
@@ -79,6 +81,9 @@ def repository(
     stanza: str = "main",
     pg_path: str = "/var/lib/postgresql/15/main",
     pg_port: int = 5432,
+    primary: str = "",
+    backend_config: dict | None = None,
+    standby: bool = False,
 ):
     """
     Configure pgBackRest for an encrypted (aes-256-cbc) S3 repository.
@@ -88,10 +93,15 @@ def repository(
     + ca_pem: PEM text of the CA that signed the endpoint's certificate (empty: system CAs)
     + retention_full: full backups kept; with weekly fulls (N-1)*7 days stay restorable
     + start_fast: force a checkpoint when a backup starts
+    + primary: inventory name of the cluster's primary (recorded in pgbackrest.conf)
+    + backend_config: the ``secrets_backend`` setting; the passphrase is then the backend's
+      ``<primary>/pgbackrest-cipher`` (created on the control node the first time)
+    + standby: this host is a streaming standby of ``primary`` (a backend is required)
 
-    The passphrase is generated once on the host (``/dev/urandom``, never changed, never
-    read back); losing it makes the repository unreadable, so back up the 0600 file
-    ``conf.d/hardening-cipher.conf`` separately.
+    Without a backend the passphrase is generated once on the host (``/dev/urandom``, never
+    changed, never read back); losing it makes the repository unreadable, so back up the
+    0600 file ``conf.d/hardening-cipher.conf`` separately. A primary whose existing
+    passphrase differs from the backend's is refused (the repository would be unreadable).
 
     **Example:**
 
@@ -120,11 +130,18 @@ def repository(
         stanza=stanza,
         pg_path=pg_path,
         pg_port=int(pg_port),
+        primary=primary or host.name,
+        standby=bool(standby),
     )
     yield from put_config(f"{CONF_DIR}/pgbackrest.conf", content, mode="0640", group="postgres")
     yield from put_secret_file(
         S3_SECRETS, f"[global]\nrepo1-s3-key={key}\nrepo1-s3-key-secret={key_secret}\n"
     )
+    if backend_config:
+        yield from _cipher_from_backend(backend_config, primary or host.name, standby)
+        return
+    if standby:
+        raise OperationError("a standby shares the primary's passphrase: set secrets_backend")
     options = host.get_fact(PgbackrestConfig)["options"].get("global", {})
     if options.get("repo1-cipher-pass") == "set":
         host.noop("the repository passphrase exists (never regenerated)")
@@ -143,6 +160,30 @@ def repository(
             target,
             ")",
         )
+
+
+def cipher_name(primary: str) -> str:
+    """Backend name of a cluster's repository passphrase."""
+    return f"{primary}/pgbackrest-cipher"
+
+
+def _cipher_from_backend(config: dict, primary: str, standby: bool):
+    """Write the backend's passphrase of ``primary``'s cluster to ``CIPHER_FILE`` (0600)."""
+    name = cipher_name(primary)
+    try:
+        chosen = backend_from_config(config)
+        record = chosen.ensure(name, lambda: {"passphrase": generate_password(64)})
+    except SecretsBackendError as error:
+        raise OperationError(f"repository passphrase {name}: {error}") from None
+    content = f"[global]\nrepo1-cipher-pass={record.current['passphrase']}\n"
+    current = host.get_fact(Sha1File, path=CIPHER_FILE)
+    if current and current != sha1(content) and not standby:
+        raise OperationError(
+            f"{CIPHER_FILE} holds a passphrase other than the backend's {name}: the repository"
+            " is encrypted with it; store that passphrase in the backend under that name"
+            " (or move the repository aside), then rerun"
+        )
+    yield from put_secret_file(CIPHER_FILE, content)
 
 
 @operation()
@@ -179,29 +220,56 @@ def archiving(stanza: str = "main", archive_timeout: int = 60, path: str = ARCHI
 
 
 @operation()
-def stanza(stanza: str = "main"):
+def stanza(stanza: str = "main", repository: str = "the repository"):
     """
-    Create the pgBackRest stanza when the repository does not have it, then ``check`` it.
+    Create the pgBackRest stanza when the repository does not have it.
 
-    A stanza that exists for another database (system id mismatch) or an unreachable
-    repository stops the deploy with pgBackRest's own one-line reason; nothing is deleted.
+    Run it before ``archiving``: when the repository is unreachable or the stanza cannot be
+    created, the deploy stops here with one line naming ``repository`` and the fix, before
+    ``archive_command`` is switched on (WAL would otherwise pile up in ``pg_wal``). A stanza
+    that belongs to another cluster (system-id mismatch) is refused; nothing is overwritten.
+
+    + repository: how error messages name the repository (e.g. ``https://s3.example:443/db``)
 
     **Example:**
 
     .. code:: python
 
-        backups.stanza(name="pgBackRest stanza")
+        backups.stanza(name="pgBackRest stanza", repository="https://s3.example.net:443/db")
     """
     info = host.get_fact(PgbackrestInfo, stanza=stanza)
+    local, owner = info["local_system_id"], info["system_id"]
+    if info["status_code"] in (0, 2) and local and owner and local != owner:
+        raise OperationError(
+            f"stanza {stanza} in {repository} belongs to another cluster (system-id {owner},"
+            f" this cluster {local}): refusing to touch it; set backup_repo_path to this"
+            " cluster's own path (or stanza-upgrade if this cluster replaced that one)"
+        )
     if info["status_code"] in (0, 2):  # ok, or "no valid backups" (stanza exists)
         host.noop(f"stanza {stanza} exists ({info['status']})")
         return
+    fix = (
+        f"check that this host reaches {repository} (network, firewall, certificate) and the"
+        " backup_s3_* settings, then rerun deploys/backups.py; WAL archiving was not enabled"
+    )
+    if repository.startswith("https://"):
+        # seconds, where pgBackRest retries a dead endpoint for minutes
+        yield StringCommand(
+            f"out=$(curl -sS -o /dev/null --max-time 15 $(test -f {CA_FILE} &&",
+            f"echo --cacert {CA_FILE})",
+            QuoteString(repository + "/"),
+            '2>&1) || { echo "pgBackRest stanza',
+            f'{stanza}: {repository} is not usable: $out."',
+            QuoteString(fix),
+            ">&2; exit 1; }",
+        )
     yield StringCommand(
         "cd /tmp && { out=$(runuser -u postgres -- pgbackrest --log-level-console=error",
-        f"--stanza={stanza} stanza-create 2>&1 && runuser -u postgres -- pgbackrest",
-        f"--log-level-console=error --stanza={stanza} check 2>&1) ||",
-        f'{{ echo "pgBackRest stanza {stanza}: $(printf "%s" "$out" | grep -m1 ERROR ||',
-        'printf "%s" "$out" | tail -n1)" >&2; exit 1; }; }',
+        f"--stanza={stanza} stanza-create 2>&1) ||",
+        f'{{ echo "pgBackRest stanza {stanza}: {repository} is not usable:',
+        '$(printf "%s" "$out" | grep -m1 ERROR || printf "%s" "$out" | tail -n1)."',
+        QuoteString(fix),
+        ">&2; exit 1; }; }",
     )
 
 

@@ -148,7 +148,9 @@ def standby(primary_name: str, primary_address: str, port: int = 5432):
     primary's password file, then ``pg_basebackup -R -S <slot>`` into the data directory.
 
     Replaces the local cluster only when it is a fresh, empty one (databases ``postgres``
-    and templates, no user tables); anything else is refused and left untouched.
+    and templates, no user tables); anything else is refused and left untouched. A primary
+    that does not answer (``pg_isready``) stops it before the cluster is touched; a failed
+    ``pg_basebackup`` puts the previous cluster back and starts it.
 
     + primary_name: inventory name of the primary (its password file is read over SSH)
     + primary_address: address the standby connects to
@@ -169,18 +171,31 @@ def standby(primary_name: str, primary_address: str, port: int = 5432):
             f"holds data (databases {', '.join(fact['databases'])}, {fact['user_tables']} user "
             "tables). Move it away yourself if it is really disposable."
         )
+    where = f"{primary_name} at {primary_address}:{int(port)}"
+    if not fact["in_recovery"]:
+        # before anything changes: the primary must answer (pg_isready: network, listener)
+        yield StringCommand(
+            f"pg_isready -q -t 10 -h {primary_address} -p {int(port)} || {{ echo"
+            f" 'standby {host.name}: the primary {where} is unreachable (pg_isready exit '$?'):"
+            " check the network and firewall between the hosts and that the primary listens"
+            " on that address (deploy the primary first); nothing was changed' >&2; exit 1; }"
+        )
     if not fact["pgpass"]:
         yield FunctionCommand(_copy_password, (primary_name, primary_address, int(port)), {})
     if fact["in_recovery"]:
         host.noop("this host is already a standby")
         return
     aside = f"{PG_DATA}.replaced-by-standby"
+    # a failed base backup puts the old cluster back and starts it again
     yield StringCommand(
         f"systemctl stop {PG_SERVICE} && rm -rf {aside} && mv {PG_DATA} {aside} &&"
-        f" install -d -o postgres -g postgres -m 0700 {PG_DATA} &&"
+        f" install -d -o postgres -g postgres -m 0700 {PG_DATA} && {{"
         f" runuser -u postgres -- /usr/lib/postgresql/{PG_VERSION}/bin/pg_basebackup"
         f" -h {primary_address} -p {int(port)} -U {REPLICATION_ROLE} -D {PG_DATA} -R -X stream"
-        f" -S {slot_name(host.name)} -c fast -w && systemctl start {PG_SERVICE}"
+        f" -S {slot_name(host.name)} -c fast -w || {{ rm -rf {PG_DATA} && mv {aside} {PG_DATA}"
+        f" && systemctl start {PG_SERVICE}; echo 'standby {host.name}: pg_basebackup from"
+        f" {where} failed; the previous cluster was put back' >&2; exit 1; }}; }}"
+        f" && systemctl start {PG_SERVICE}"
     )
 
 
