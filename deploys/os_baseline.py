@@ -1,5 +1,6 @@
-"""OS baseline (sysctls, core dumps, password aging, persistent journal, security-only
-unattended upgrades), then the scheduled security jobs (OPS-W-01..03, OPS-M-01).
+"""OS baseline (sysctls, core dumps, password aging and PAM lockout, persistent journal,
+security-only unattended upgrades, unused kernel modules, sensitive file permissions, time
+sync), then the scheduled security jobs (OPS-W-01..03, OPS-M-01).
 
 pyinfra inventories/prod.py deploys/os_baseline.py
 """

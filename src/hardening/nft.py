@@ -241,3 +241,24 @@ def _value_contains(value: Any, wanted: Any) -> bool:
     if isinstance(value, list):
         return any(_value_contains(member, wanted) for member in value)
     return value == wanted
+
+
+#: comment of the ruleset's last input rule; the weekly security-log review sums its counter
+DEFAULT_DROP_COMMENT = "hardening-default-drop"
+
+
+def _counted_drop(rule: dict) -> bool:
+    """A rule that counts and drops every packet reaching it (no match expressions)."""
+    kinds = {key for statement in rule.get("expr", []) for key in statement}
+    return kinds == {"counter", "drop"}
+
+
+def uncounted_default_drops(ruleset: dict) -> list[str]:
+    """``family table chain`` of default-drop input chains whose drops nothing counts:
+    the last rule must be a bare ``counter drop`` (the weekly review reads its packets)."""
+    missing = []
+    for chain in input_chains(ruleset):
+        rules = _rules_of(ruleset, chain)
+        if chain.get("policy") == "drop" and not (rules and _counted_drop(rules[-1])):
+            missing.append(f"{chain['family']} {chain['table']} {chain['name']}")
+    return missing

@@ -1,6 +1,7 @@
 """Firewall source restrictions and host-level DDoS protection (SEC-04, SEC-07) on real hosts:
 fresh hosts fail, deploys/firewall.py makes them pass, a rerun changes nothing, exporters and
-databases answer only their clients, and a connection flood from one source is cut."""
+databases answer only their clients, the default drop is counted, and a connection flood from
+one source is cut."""
 
 from __future__ import annotations
 
@@ -76,6 +77,15 @@ def test_exporters_answer_only_monitoring_and_ssh_stays_open(bed) -> None:
     assert not reachable(bed, "tb2", "tb1", 9100)  # neither is tb2 (db_replica)
     assert not reachable(bed, "tb2", "tb1", 9121)
     assert reachable(bed, None, "tb2", 22) and reachable(bed, None, "tb1", 80)
+
+
+def test_the_default_drop_is_counted(bed) -> None:
+    """What no rule accepts is dropped by the last rule, which counts it (the weekly security
+    log review reports that counter)."""
+    assert not reachable(bed, None, "tb2", 3306)
+    last = bed.run("tb2", "nft list chain inet hardening input | grep -B1 -A1 'default-drop'")
+    assert last.strip().splitlines()[-1].strip() == "}", last  # the last rule of the chain
+    assert "counter packets 0 " not in last, last
 
 
 def test_a_connection_flood_from_one_source_is_cut(bed) -> None:

@@ -1,6 +1,7 @@
 """OS baseline and scheduled security jobs (OPS-W-01..03, OPS-M-01, STAB-06) on real hosts:
 fresh hosts fail, deploys/os_baseline.py makes them pass (each job ran once), a rerun changes
-nothing, a failing job is reported, and what the jobs saw never reaches any output."""
+nothing, failed passwords lock a user but not root's key login, a failing job is reported,
+and what the jobs saw never reaches any output."""
 
 from __future__ import annotations
 
@@ -55,6 +56,14 @@ def test_fresh_hosts_fail(bed, tmp_path: Path) -> None:
             "journald Storage=auto",
             "core dump hard limit for root unset",
             "login.defs PASS_MAX_DAYS 99999",
+            "modules not disabled: cramfs, dccp, freevxfs,",
+            "/etc/ssh/sshd_config mode 0644 (want 0600 or stricter)",
+            "/etc/cron.d mode 0755 (want 0700 or stricter)",
+            "common-auth lacks pam_faillock preauth",
+            "faillock.conf deny=unset (want 5)",
+            "pam_unix minlen unset (want 12)",
+            "time sync n/a (container",
+            "libpam-pwquality not installed",
         ):
             assert finding in audit, audit  # fmt: skip
         assert "kernel sysctls n/a (container" in audit
@@ -85,6 +94,34 @@ def test_deploy_makes_them_pass_and_a_rerun_changes_nothing(bed, deployed, tmp_p
     assert bed.run("tb2", "ulimit -Hc").strip() == "0"  # pam_limits on the SSH session
     origins = bed.run("tb2", "apt-config dump | grep Origins-Pattern::")
     assert 'label=Debian"' not in origins and "-security" in origins
+    assert "install usb-storage /bin/false" in bed.run(
+        "tb2", "cat /etc/modprobe.d/60-hardening-disable.conf"
+    )
+    assert bed.run("tb2", "stat -c %a /etc/ssh/sshd_config /etc/cron.d").split() == ["600", "700"]
+
+
+def test_failed_passwords_lock_a_user_but_never_root_over_ssh_keys(bed, deployed) -> None:
+    """Six wrong passwords (sudo -S as a test user: common-auth) lock the user, so even its
+    right password is refused; root's SSH key login still works. The password is made and
+    kept on the host (0600 file), never on a command line or in the output."""
+    bed.run(
+        "tb2",
+        "useradd -m hblock && umask 077 && head -c 18 /dev/urandom | base64 > /root/hblock.pw"
+        " && { printf 'hblock:'; cat /root/hblock.pw; } | chpasswd",
+    )
+    sudo = "runuser -u hblock -- sudo -S -k -p '' true"
+    right = bed.ssh("tb2", f"{sudo} </root/hblock.pw")
+    assert "not in the sudoers file" in right.stderr, right.stderr  # authenticated
+    for _ in range(2):  # sudo asks three times per call
+        bed.ssh("tb2", f"printf 'wrong\\nwrong\\nwrong\\n' | {sudo}")
+    locked = bed.ssh("tb2", f"{sudo} </root/hblock.pw")
+    assert "incorrect password" in locked.stderr, locked.stderr  # the right one is refused now
+    assert "hblock" in bed.run("tb2", "faillock --user hblock")
+    assert bed.ssh("tb2", "true").returncode == 0  # root with its key
+    root_records = bed.run("tb2", "faillock --user root").strip().splitlines()
+    assert len(root_records) <= 2, root_records  # "root:" and the table header, no failures
+    right_password = bed.run("tb2", "cat /root/hblock.pw").strip()
+    assert right_password not in right.stdout + right.stderr + locked.stdout + locked.stderr
 
 
 def test_a_failing_job_is_reported(bed, deployed, tmp_path: Path) -> None:

@@ -99,6 +99,9 @@ def test_rendered_ruleset_splits_families_and_rate_limits_public_ports() -> None
     assert "tcp dport { 22, 443 } ct state new update @flood_v4" in text
     assert "limit rate over 10/second burst 20 packets" in text
     assert "flood" not in render_ruleset({(22, "tcp")}, limited={22}, rate=0)
+    input_chain = text.split("chain input {")[1].split("chain forward")[0].splitlines()
+    rules = [line.strip() for line in input_chain if line.strip() not in ("", "}")]
+    assert rules[-1] == 'counter drop comment "hardening-default-drop"'
 
 
 def test_split_families() -> None:

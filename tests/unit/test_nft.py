@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from hardening.facts.nftables import NftablesRuleset
-from hardening.nft import BLOCKED, OPEN, RESTRICTED, default_deny, port_reachability
+from hardening.nft import (
+    BLOCKED,
+    OPEN,
+    RESTRICTED,
+    default_deny,
+    port_reachability,
+    uncounted_default_drops,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -48,3 +55,15 @@ def test_mixed_ruleset(port: int, expected: str) -> None:
 
 def test_not_available_default() -> None:
     assert NftablesRuleset.default()["available"] is False
+
+
+def test_counted_default_drop() -> None:
+    """nft_counted_drop.json: the template's ruleset on a testbed host (tb1, after
+    deploys/firewall.py) ending in ``counter drop comment "hardening-default-drop"``."""
+    counted = ruleset("nft_counted_drop")
+    assert uncounted_default_drops(counted) == []
+    assert uncounted_default_drops(ruleset("nft_hardened")) == ["inet hardening input"]
+    assert uncounted_default_drops(ruleset("nft_empty")) == []  # no default drop to count
+    assert port_reachability(counted, 22) == OPEN
+    assert port_reachability(counted, 5432) == RESTRICTED
+    assert port_reachability(counted, 3306) == BLOCKED

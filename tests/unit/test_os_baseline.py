@@ -15,18 +15,34 @@ from pyinfra.facts.server import Sysctl
 
 from hardening.checks import HostContext, registry
 from hardening.facts.host import Virtualization
-from hardening.facts.security import JobReport, OsBaseline, UnattendedUpgrades
+from hardening.facts.nftables import NftablesRuleset
+from hardening.facts.security import (
+    FilePermissions,
+    JobReport,
+    KernelModules,
+    OsBaseline,
+    PamPolicy,
+    TimeSync,
+    UnattendedUpgrades,
+)
 from hardening.facts.ssh import SshdState
 from hardening.facts.timers import HardeningTimers
 from hardening.firewall_policy import DDOS_SYSCTLS
+from hardening.operations import os_baseline as os_baseline_ops
 from hardening.operations._render import render
 from hardening.results import Status
 from hardening.security_policy import (
     JOBS,
     KERNEL_SYSCTLS,
     NET_SYSCTLS,
+    Permission,
     baseline_sysctls,
+    disabled_modules,
+    modprobe_conf,
+    pam_problems,
+    pam_profiles,
 )
+from tests.unit.test_monitoring_operations import FakeHost, commands, text
 
 CHECKS = registry()
 NOW = time.time()
@@ -82,6 +98,54 @@ UU_FRESH = [
     'label=Debian-Security";',
 ]
 UU_HARDENED = [line for line in UU_FRESH if 'label=Debian"' not in line]
+# Captured on a testbed host (Debian 12, a container) after deploys/os_baseline.py.
+MODULES_OUTPUT = [
+    line
+    for module in (
+        "cramfs",
+        "dccp",
+        "freevxfs",
+        "hfs",
+        "hfsplus",
+        "jffs2",
+        "rds",
+        "sctp",
+        "tipc",
+        "udf",
+        "usb-storage",
+    )  # fmt: skip
+    for line in (f"install {module} /bin/false", f"blacklist {module}")
+] + ["#no-proc-modules"]
+PERMISSIONS_OUTPUT = """644 root root /etc/passwd
+640 root shadow /etc/shadow
+600 root root /etc/ssh/sshd_config
+600 root root /etc/ssh/ssh_host_ed25519_key
+600 root root /etc/crontab
+700 root root /etc/cron.d
+600 root root /etc/nftables.conf
+#end""".splitlines()
+PAM_OUTPUT = """common-auth:auth\trequisite\tpam_faillock.so preauth
+common-auth:auth\t[success=3 default=ignore]\tpam_unix.so nullok try_first_pass
+common-auth:auth\t[default=die]\tpam_faillock.so authfail
+common-auth:auth\tsufficient\tpam_faillock.so authsucc
+common-account:account\trequired\tpam_faillock.so
+common-account:account\t[success=1 new_authtok_reqd=done default=ignore]\tpam_unix.so
+common-password:password\t[success=2 default=die]\tpam_unix.so obscure yescrypt minlen=12
+common-password:password\t[success=1 default=ignore]\tpam_unix.so obscure use_authtok yescrypt
+faillock.conf:deny = 5
+faillock.conf:unlock_time = 900
+pwquality:""".splitlines()
+# ... and on a fresh one (Debian's defaults)
+PAM_FRESH = """common-auth:auth\t[success=1 default=ignore]\tpam_unix.so nullok
+common-account:account\t[success=1 new_authtok_reqd=done default=ignore]\tpam_unix.so
+common-password:password\t[success=1 default=ignore]\tpam_unix.so obscure yescrypt
+pwquality:""".splitlines()
+PERMISSIONS_FRESH = [
+    "644 root root /etc/ssh/sshd_config",
+    "755 root root /etc/cron.d",
+    "640 root shadow /etc/shadow",
+    "#end",
+]
 
 
 def test_baseline_never_duplicates_the_ddos_sysctls() -> None:
@@ -158,6 +222,11 @@ def context(
         Virtualization: {"container": "lxc", "vm": "none"},
         Sysctl: dict(NET_SYSCTLS),
         SshdState: {"installed": False},
+        KernelModules: KernelModules().process(MODULES_OUTPUT),
+        FilePermissions: FilePermissions().process(PERMISSIONS_OUTPUT),
+        PamPolicy: PamPolicy().process(PAM_OUTPUT),
+        NftablesRuleset: NftablesRuleset.default(),
+        TimeSync: TimeSync.default(),
         **(facts or {}),
     }
 
@@ -189,12 +258,11 @@ def test_job_check_missing_pending_failed_stale_and_passed() -> None:
         "auth_failure_sources": {"10.0.0.9": 3},
         "sudo_commands": 2,
         "firewall_drops": 5,
+        "firewall_default_drops": 4,
     }
     outcome = check(context({LOG.unit: timer()}, {LOG.report: report(data)}))
     assert outcome.status is Status.PASS
-    assert (
-        "3 SSH auth failures from 1 sources, 2 sudo commands, firewall drops 5" in outcome.evidence
-    )
+    assert "2 sudo commands, firewall drops 5 (4 by the default drop)" in outcome.evidence
 
 
 def test_updates_need_security_only_origins() -> None:
@@ -229,8 +297,95 @@ def test_monthly_audit_reports_baseline_and_ssh_findings() -> None:
     assert "net.ipv4.conf.all.send_redirects=1 (want 0)" in outcome.evidence
     assert "kernel sysctls n/a (container" in outcome.evidence
     assert "SSH: passwordauthentication yes" in outcome.evidence
+    assert "OS baseline: no findings" in check(context({}, None)).evidence
     fresh = check(context({}, None, {OsBaseline: OsBaseline.default()}))
     assert fresh.status is Status.FAIL and "journald Storage=auto" in fresh.evidence
+
+
+def test_fact_parsers_for_modules_permissions_pam_and_time() -> None:
+    modules = KernelModules().process(MODULES_OUTPUT)
+    assert modules["install"]["usb-storage"] == "/bin/false" and "udf" in modules["blacklist"]
+    assert modules["loaded"] is None
+    loaded = KernelModules().process(["install usb_storage /bin/true", "#loaded", "sctp 1 0"])
+    assert loaded == {"install": {"usb-storage": "/bin/true"}, "blacklist": [], "loaded": ["sctp"]}
+    perms = FilePermissions().process(PERMISSIONS_OUTPUT)
+    assert perms["/etc/shadow"] == {"mode": 0o640, "user": "root", "group": "shadow"}
+    assert FilePermissions().process(["#end"]) == {}
+    pam = PamPolicy().process(PAM_OUTPUT)
+    assert pam["stack"]["auth"][0] == "requisite pam_faillock.so preauth"
+    assert pam["faillock"] == {"deny": "5", "unlock_time": "900"} and not pam["pwquality"]
+    assert PamPolicy().process(["pwquality:install ok installed"])["pwquality"]
+    time_sync = TimeSync().process(
+        ["timesyncd:active", "chrony:inactive", "synchronized:yes", "servers:a.ntp b.ntp"]
+    )
+    assert time_sync == {"timesyncd": "active", "chrony": "inactive", "synchronized": True,
+                         "servers": ["a.ntp", "b.ntp"]}  # fmt: skip
+
+
+def test_policy_modules_profiles_and_permissions() -> None:
+    assert "usb-storage" in disabled_modules({}) and "squashfs" not in disabled_modules({})
+    chosen = {"os_disabled_modules": ["squashfs", "usb_storage"], "os_disable_usb_storage": False}
+    assert disabled_modules(chosen) == ["squashfs", "usb-storage"]
+    assert modprobe_conf(["udf"]) == "install udf /bin/false\nblacklist udf\n"
+    profiles = pam_profiles(14)
+    assert "minlen=14" in profiles["hardening-password"]
+    assert "pam_faillock.so preauth" in profiles["hardening-faillock-notify"]
+    assert all("#" not in text for text in profiles.values())  # pam-auth-update: no comments
+    shadow = Permission(0o640, group="shadow")
+    assert shadow.problem(0o600, "root", "shadow") == ""  # stricter is fine
+    assert shadow.problem(0o644, "root", "root") == (
+        "mode 0644 (want 0640 or stricter), owner root:root (want root:shadow)"
+    )
+
+
+def test_pam_problems_fresh_hardened_and_pwquality() -> None:
+    faillock = {"deny": "5", "unlock_time": "900"}
+    assert pam_problems(PamPolicy().process(PAM_OUTPUT), faillock, 12) == []
+    assert pam_problems(PamPolicy().process(PAM_OUTPUT), faillock, 14) == [
+        "pam_unix minlen 12 (want 14)"
+    ]
+    fresh = pam_problems(PamPolicy().process(PAM_FRESH), faillock, 12)
+    assert fresh == [
+        "common-auth lacks pam_faillock preauth",
+        "common-auth lacks pam_faillock authfail",
+        "common-account lacks pam_faillock",
+        "faillock.conf deny=unset (want 5)",
+        "faillock.conf unlock_time=unset (want 900)",
+        "pam_unix minlen unset (want 12)",
+    ]
+    quality = PamPolicy().process(
+        [*PAM_FRESH, "common-password:password\trequisite\tpam_pwquality.so"]
+    )
+    assert "pam_unix minlen unset (want 12)" not in pam_problems(quality, {}, 12)
+
+
+def test_new_baseline_findings_on_a_fresh_host_and_outside_containers() -> None:
+    check = CHECKS["security.monthly_audit"]
+    fresh = {
+        KernelModules: KernelModules().process(["#loaded", "sctp 1 0", "ext4 1 0"]),
+        FilePermissions: FilePermissions().process(PERMISSIONS_FRESH),
+        PamPolicy: PamPolicy().process(PAM_FRESH),
+        Virtualization: {"container": "none", "vm": "kvm"},
+        Sysctl: {**NET_SYSCTLS, **KERNEL_SYSCTLS},
+        TimeSync: TimeSync().process(["timesyncd:inactive", "chrony:inactive", "synchronized:no"]),
+    }
+    evidence = check(context({}, None, fresh)).evidence
+    for finding in (
+        "modules not disabled: cramfs, dccp,",
+        "modules loaded now: sctp;",
+        "/etc/ssh/sshd_config mode 0644 (want 0600 or stricter)",
+        "/etc/cron.d mode 0755 (want 0700 or stricter)",
+        "common-auth lacks pam_faillock preauth",
+        "no NTP client running (systemd-timesyncd or chrony)",
+    ):
+        assert finding in evidence, evidence
+    assert "/etc/shadow" not in evidence and "n/a" not in evidence
+    synced = TimeSync().process(["timesyncd:active", "synchronized:no"])
+    late = check(context({}, None, {**fresh, TimeSync: synced})).evidence
+    assert "clock not NTP-synchronised" in late
+    inside = check(context({}, None)).evidence
+    assert "time sync n/a (container" in inside and "loaded modules not checked" in inside
+    assert "libpam-pwquality not installed" in inside
 
 
 def test_scheduled_jobs() -> None:
@@ -303,8 +458,13 @@ def test_log_review_counts_failures_sudo_and_drops(jobs, tmp_path: Path) -> None
         "Invalid user admin from 10.0.0.8 port 4243\nAccepted publickey for root\n"
     )
     sudo = "    ops : PWD=/ ; USER=root ; COMMAND=/bin/true\n"
+    counted = {"counter": {"packets": 2, "bytes": 1}}
     nft = {
-        "nftables": [{"rule": {"expr": [{"counter": {"packets": 7, "bytes": 1}}, {"drop": None}]}}]
+        "nftables": [
+            {"rule": {"expr": [{"counter": {"packets": 7, "bytes": 1}}, {"drop": None}]}},
+            {"rule": {"expr": [counted, {"drop": None}], "comment": "hardening-default-drop"}},
+            {"rule": {"expr": [{"counter": {"packets": 9, "bytes": 1}}, {"accept": None}]}},
+        ]
     }
 
     def run(*command: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -320,4 +480,18 @@ def test_log_review_counts_failures_sudo_and_drops(jobs, tmp_path: Path) -> None
         "10.0.0.8": 1,
     }
     assert data["sudo_commands"] == 1 and data["sudo_users"] == {"ops": 1}
-    assert data["firewall_drops"] == 7
+    assert data["firewall_drops"] == 9 and data["firewall_default_drops"] == 2
+
+
+def test_permissions_operation_changes_only_what_allows_too_much() -> None:
+    live = FilePermissions().process(PERMISSIONS_FRESH)  # sshd_config 0644, cron.d 0755
+    fake = FakeHost(
+        FilePermissions=live,
+        File={"mode": 644, "user": "root", "group": "root"},
+        Directory={"mode": 755, "user": "root", "group": "root"},
+    )
+    done = [text(command) for command in commands(os_baseline_ops.file_permissions, fake)]
+    assert done == ["chmod 700 /etc/cron.d", "chmod 600 /etc/ssh/sshd_config"]
+    hardened = FakeHost(FilePermissions=FilePermissions().process(PERMISSIONS_OUTPUT))
+    assert commands(os_baseline_ops.file_permissions, hardened) == []
+    assert hardened.noops == ["7 sensitive paths have their permissions"]

@@ -16,18 +16,35 @@ from pyinfra.facts.server import Sysctl
 from hardening.checks import HostContext, check
 from hardening.checks.host import ssh_findings
 from hardening.facts.host import Virtualization
-from hardening.facts.security import JobReport, OsBaseline, UnattendedUpgrades
+from hardening.facts.nftables import NftablesRuleset
+from hardening.facts.security import (
+    FilePermissions,
+    JobReport,
+    KernelModules,
+    OsBaseline,
+    PamPolicy,
+    TimeSync,
+    UnattendedUpgrades,
+)
 from hardening.facts.ssh import SshdState
 from hardening.facts.timers import HardeningTimers
+from hardening.nft import uncounted_default_drops
 from hardening.results import Outcome
 from hardening.security_policy import (
     CONTAINER_REASON,
     JOBS,
     KERNEL_SYSCTLS,
+    MODULES_REASON,
     SECURITY_ORIGINS,
+    SENSITIVE_PATHS,
+    TIMESYNC_REASON,
     Job,
     baseline_sysctls,
+    disabled_modules,
+    faillock_conf,
     login_defs,
+    pam_problems,
+    permission_for,
 )
 
 FIX_JOBS = "run deploys/os_baseline.py"
@@ -82,7 +99,9 @@ def weekly_log_review(ctx: HostContext) -> Outcome:
     outcome, data = job_report(ctx, JOBS["log_review"])
     if outcome:
         return outcome
-    drops = data.get("firewall_drops")
+    drops, default = data.get("firewall_drops"), data.get("firewall_default_drops")
+    if drops is not None and default is not None:
+        drops = f"{drops} ({default} by the default drop)"
     return Outcome.passed(
         f"last {data.get('days')} days: {data.get('auth_failures')} SSH auth failures "
         f"from {len(data.get('auth_failure_sources', {}))} sources, "
@@ -126,8 +145,38 @@ def weekly_updates(ctx: HostContext) -> Outcome:
     )
 
 
+def module_findings(fact: dict, wanted: list[str]) -> list[str]:
+    """Modules of ``wanted`` that modprobe may still load (or autoload), or that are loaded."""
+    loadable = [
+        module
+        for module in wanted
+        if fact["install"].get(module) not in ("/bin/false", "/bin/true")
+        or module not in fact["blacklist"]
+    ]
+    loaded = sorted(set(wanted) & set(fact["loaded"] or ()))
+    findings = [f"modules not disabled: {', '.join(loadable)}"] if loadable else []
+    return findings + ([f"modules loaded now: {', '.join(loaded)}"] if loaded else [])
+
+
+def permission_findings(fact: dict) -> list[str]:
+    """Sensitive paths (``FilePermissions`` fact) that allow more than the policy."""
+    return [
+        f"{path} {problem}"
+        for path, state in sorted(fact.items())
+        if (rule := permission_for(path))
+        and (problem := rule.problem(state["mode"], state["user"], state["group"]))
+    ]
+
+
+def time_findings(fact: dict) -> list[str]:
+    """No NTP client running or the clock not synchronised."""
+    if "active" not in (fact["timesyncd"], fact["chrony"]):
+        return ["no NTP client running (systemd-timesyncd or chrony)"]
+    return [] if fact["synchronized"] else ["clock not NTP-synchronised (timedatectl)"]
+
+
 def os_baseline_findings(ctx: HostContext) -> tuple[list[str], str]:
-    """``(findings, not-applicable note)`` of the OS baseline on this host."""
+    """``(findings, not-applicable notes)`` of the OS baseline on this host."""
     container = ctx.fact(Virtualization)["container"] != "none"
     expected = baseline_sysctls(ctx.data, container)
     live = ctx.fact(Sysctl, keys=tuple(sorted(expected)))
@@ -148,8 +197,25 @@ def os_baseline_findings(ctx: HostContext) -> tuple[list[str], str]:
     for key, value in login_defs(ctx.data).items():
         if os_state["login_defs"].get(key) != value:
             findings.append(f"login.defs {key} {os_state['login_defs'].get(key, 'unset')}")
-    note = f"{len(KERNEL_SYSCTLS)} kernel sysctls n/a ({CONTAINER_REASON})" if container else ""
-    return findings, note
+    modules = ctx.fact(KernelModules)
+    findings += module_findings(modules, disabled_modules(ctx.data))
+    findings += permission_findings(ctx.fact(FilePermissions, globs=tuple(SENSITIVE_PATHS)))
+    pam = ctx.fact(PamPolicy)
+    min_length = int(ctx.setting("os_password_min_length", 12))
+    findings += pam_problems(pam, faillock_conf(ctx.data), min_length)
+    findings += [f"firewall default drop not counted ({chain})"
+                 for chain in uncounted_default_drops(ctx.fact(NftablesRuleset))]  # fmt: skip
+    notes = []
+    if container:
+        notes.append(f"{len(KERNEL_SYSCTLS)} kernel sysctls n/a ({CONTAINER_REASON})")
+        notes.append(f"time sync n/a ({TIMESYNC_REASON})")
+    else:
+        findings += time_findings(ctx.fact(TimeSync))
+    if modules["loaded"] is None:
+        notes.append(f"loaded modules not checked ({MODULES_REASON})")
+    if not pam["pwquality"]:
+        notes.append("libpam-pwquality not installed: password length from pam_unix minlen")
+    return findings, "; ".join(notes)
 
 
 def _summary(name: str, findings: list[str]) -> str:

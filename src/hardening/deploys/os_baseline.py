@@ -10,13 +10,19 @@ from hardening.facts.host import Virtualization
 from hardening.operations import firewall as firewall_ops
 from hardening.operations import os_baseline as os_ops
 from hardening.operations import security_timers
-from hardening.security_policy import SYSCTL_FILE, baseline_sysctls, login_defs
+from hardening.security_policy import (
+    SYSCTL_FILE,
+    baseline_sysctls,
+    disabled_modules,
+    faillock_conf,
+    login_defs,
+)
 from hardening.settings import setting
 
 
-@deploy("OS baseline: net/kernel sysctls, no core dumps, password aging, persistent journal")
+@deploy("OS baseline: sysctls, core dumps, passwords, journal, modules, permissions, time")
 def os_baseline() -> None:
-    """dev-sec style baseline; kernel.* sysctls only outside containers."""
+    """dev-sec style baseline; kernel.* sysctls and time sync only outside containers."""
     data = host.data.dict()
     require_valid_data()
     container = host.get_fact(Virtualization)["container"] != "none"
@@ -29,6 +35,15 @@ def os_baseline() -> None:
     os_ops.login_defs(name="Password aging and umask for new accounts", values=login_defs(data))
     os_ops.persistent_journal(name="Persistent journal")
     os_ops.unattended_upgrades(name="unattended-upgrades: security updates only")
+    os_ops.kernel_modules(name="Unused filesystems and protocols", modules=disabled_modules(data))
+    os_ops.file_permissions(name="Sensitive file permissions")
+    os_ops.pam_policy(
+        name="PAM: lock after failed passwords, minimum password length",
+        faillock=faillock_conf(data),
+        min_length=setting(data, "os_password_min_length"),
+    )
+    if not container:
+        os_ops.time_sync(name="Time sync (NTP)", servers=setting(data, "os_ntp_servers"))
 
 
 @deploy("Scheduled security jobs: log review, update check, Lynis audit, performance report")

@@ -22,7 +22,7 @@ from pyinfra.operations import files
 
 from hardening.facts.nftables import NftablesRuleset
 from hardening.firewall_policy import split_families
-from hardening.nft import default_deny
+from hardening.nft import DEFAULT_DROP_COMMENT, default_deny
 from hardening.operations._render import render, sha1
 
 ROLLBACK_UNIT = "hardening-nft-rollback"
@@ -54,6 +54,7 @@ def render_ruleset(
         restricted=rows,
         limited=sorted(limited or ()) if rate > 0 else [],
         rate=int(rate),
+        drop_comment=DEFAULT_DROP_COMMENT,
     )
 
 

@@ -1,5 +1,7 @@
-"""OS baseline (issue 4): core dumps off, password aging, persistent journal and
-security-only unattended upgrades. The baseline sysctls use ``firewall.sysctls``."""
+"""OS baseline (issue 4): core dumps off, password aging, persistent journal,
+security-only unattended upgrades, unused kernel modules disabled, sensitive file
+permissions, PAM lockout and password length, time sync. The baseline sysctls use
+``firewall.sysctls``."""
 
 from __future__ import annotations
 
@@ -8,16 +10,26 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
-from pyinfra.facts.files import Sha1File
-from pyinfra.operations import apt, files
+from pyinfra.facts.files import File, Sha1File
+from pyinfra.operations import apt, files, systemd
 
+from hardening.facts.security import FilePermissions, PamPolicy
 from hardening.operations._render import render, sha1
 from hardening.security_policy import (
     CORE_LIMITS_FILE,
     COREDUMP_DROP_IN,
+    FAILLOCK_CONF,
     JOURNALD_DROP_IN,
+    MODPROBE_FILE,
+    PAM_CONFIGS,
     SECURITY_ORIGINS,
+    SENSITIVE_PATHS,
+    TIMESYNCD_DROP_IN,
     UNATTENDED_FILE,
+    modprobe_conf,
+    pam_problems,
+    pam_profiles,
+    permission_for,
 )
 
 HEADER = "# Managed by hardening (deploys/os_baseline.py); local changes are overwritten.\n"
@@ -122,4 +134,118 @@ def unattended_upgrades(origins: Iterable[str] = SECURITY_ORIGINS):
         "; status=$?; rm -f",
         staged,
         "; exit $status",
+    )
+
+
+@operation()
+def kernel_modules(modules: Iterable[str]):
+    """
+    Unused filesystems and protocols cannot be loaded: ``install <m> /bin/false`` and
+    ``blacklist <m>`` in ``/etc/modprobe.d/60-hardening-disable.conf`` (read at the next
+    load; a module loaded now stays until reboot).
+
+    + modules: module names, e.g. ``["cramfs", "usb-storage"]``
+
+    **Example:**
+
+    .. code:: python
+
+        os_baseline.kernel_modules(name="Unused modules off", modules=["cramfs", "dccp"])
+    """
+    content = HEADER + modprobe_conf(sorted(modules))
+    yield from files.directory._inner(path=MODPROBE_FILE.rsplit("/", 1)[0])
+    yield from files.put._inner(src=StringIO(content), dest=MODPROBE_FILE, mode="0644")
+
+
+@operation()
+def file_permissions():
+    """
+    Sensitive files and directories (``SENSITIVE_PATHS``: passwd, shadow, sshd_config, host
+    keys, crontab, cron directories, ...) get their mode, owner and group where they allow
+    more than the policy; stricter modes are kept.
+
+    **Example:**
+
+    .. code:: python
+
+        os_baseline.file_permissions(name="Sensitive file permissions")
+    """
+    live = host.get_fact(FilePermissions, globs=tuple(SENSITIVE_PATHS))
+    changed = False
+    for path, state in sorted(live.items()):
+        rule = permission_for(path)
+        if rule is None or not rule.problem(state["mode"], state["user"], state["group"]):
+            continue
+        changed = True
+        change = files.directory if rule.directory else files.file
+        yield from change._inner(
+            path=path, mode=f"{rule.mode:04o}", user=rule.user, group=rule.group
+        )
+    if not changed:
+        host.noop(f"{len(live)} sensitive paths have their permissions")
+
+
+@operation()
+def pam_policy(faillock: dict[str, str], min_length: int):
+    """
+    pam_faillock locks an account after failed passwords (``faillock.conf`` keys; root is
+    never locked and SSH key logins are not counted) and pam_unix refuses passwords shorter
+    than ``min_length``: ``pam-auth-update`` profiles, enabled only when they changed or the
+    stack lacks them (a locally edited stack is left alone by ``pam-auth-update``).
+
+    + faillock: ``faillock.conf`` keys, e.g. ``{"deny": "5", "unlock_time": "900"}``
+    + min_length: pam_unix ``minlen``
+
+    **Example:**
+
+    .. code:: python
+
+        os_baseline.pam_policy(name="PAM policy", faillock={"deny": "5"}, min_length=12)
+    """
+    for key, value in faillock.items():
+        yield from files.line._inner(
+            path=FAILLOCK_CONF, line=rf"^#?\s*{key}\s*=", replace=f"{key} = {value}"
+        )
+    profiles = pam_profiles(min_length)
+    stale = bool(pam_problems(host.get_fact(PamPolicy), {}, min_length))
+    for name, content in profiles.items():
+        stale = _differs(f"{PAM_CONFIGS}/{name}", content) or stale
+        yield from files.put._inner(
+            src=StringIO(content), dest=f"{PAM_CONFIGS}/{name}", mode="0644"
+        )
+    if stale:
+        yield StringCommand(
+            "pam-auth-update --package --enable",
+            *profiles,
+            "&& grep -q 'pam_faillock.so preauth' /etc/pam.d/common-auth || { echo"
+            " 'pam-auth-update left /etc/pam.d as it is (edited locally?): review it, then run"
+            " pam-auth-update --force' >&2; exit 1; }",
+        )
+
+
+@operation()
+def time_sync(servers: Iterable[str]):
+    """
+    The clock follows NTP: chrony where it is installed, else systemd-timesyncd (installed,
+    ``NTP=`` servers in a drop-in, enabled and running). Not for containers: their clock is
+    the host's.
+
+    + servers: NTP server names or addresses
+
+    **Example:**
+
+    .. code:: python
+
+        os_baseline.time_sync(name="Time sync", servers=["ntp.internal"])
+    """
+    if host.get_fact(File, path="/usr/sbin/chronyd"):
+        yield from systemd.service._inner(service="chrony", running=True, enabled=True)
+        return
+    yield from apt.packages._inner(packages=["systemd-timesyncd"])
+    content = HEADER + "[Time]\nNTP=" + " ".join(servers) + "\n"
+    changed = _differs(TIMESYNCD_DROP_IN, content)
+    yield from files.directory._inner(path=TIMESYNCD_DROP_IN.rsplit("/", 1)[0])
+    yield from files.put._inner(src=StringIO(content), dest=TIMESYNCD_DROP_IN, mode="0644")
+    yield from systemd.service._inner(
+        service="systemd-timesyncd", running=True, enabled=True, restarted=changed
     )
