@@ -37,7 +37,7 @@ def record_one_host() -> list[str]:
 
     os.environ.update(
         HARDENING_TESTBED_PREFIX="hbfleet",
-        HARDENING_TESTBED_NET_OFFSET="170",
+        HARDENING_TESTBED_NET_OFFSET="146",  # 10.77.147: free in bench/ and test slot 6
         HARDENING_TESTBED_STATE="/run/hardening-bench-fleet",
     )
     config = testbed.BedConfig.from_env()

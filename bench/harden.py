@@ -24,6 +24,9 @@ sys.path.insert(0, str(ROOT))
 from tests.integration.harden_helpers import pyinfra_changes  # noqa: E402
 
 _COMMAND_LINE = re.compile(r"\[(?P<host>[^\]]+)\] >>> ")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_STARTING = re.compile(r"Starting\b[^:]*operation: (?P<name>.+)$")
+_CHANGED = re.compile(r"^\s*\[(?P<host>[^\]]+)\] Success")
 
 
 def run_harden(env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess]:
@@ -55,14 +58,31 @@ def commands_per_host(done: subprocess.CompletedProcess) -> float:
     return sum(counts.values()) / max(len(counts), 1)
 
 
-def measure(hosts: int) -> dict:
+def changed_operations(done: subprocess.CompletedProcess) -> list[str]:
+    """``host: operation`` for every operation that changed something (pyinfra -vv output)."""
+    current, changed = "", []
+    for line in _ANSI.sub("", done.stdout + done.stderr).splitlines():
+        if match := _STARTING.search(line):
+            current = match.group("name").strip()
+        elif match := _CHANGED.match(line):
+            changed.append(f"{match.group('host')}: {current}")
+    return changed
+
+
+def measure(hosts: int, bed: dict[str, str] | None = None) -> dict:
+    """First run and rerun of ``deploys/harden.py`` on a fresh bed (``bed``: its testbed env)."""
     from hardening import testbed
 
     env = {
         **os.environ,
-        "HARDENING_TESTBED_PREFIX": f"hbbenchh{hosts}",
-        "HARDENING_TESTBED_NET_OFFSET": "160",
-        "HARDENING_TESTBED_STATE": f"/run/hardening-bench-harden-{hosts}",
+        **(
+            bed
+            or {
+                "HARDENING_TESTBED_PREFIX": f"hbbenchh{hosts}",
+                "HARDENING_TESTBED_NET_OFFSET": "160",
+                "HARDENING_TESTBED_STATE": f"/run/hardening-bench-harden-{hosts}",
+            }
+        ),
     }
     config = testbed.BedConfig.from_env(env)
     testbed.up(hosts, "services", config)
@@ -77,6 +97,7 @@ def measure(hosts: int) -> dict:
             "rerun_s": rerun_s,
             "first_changes": pyinfra_changes(first),
             "rerun_changes": pyinfra_changes(rerun),
+            "rerun_changed_operations": changed_operations(rerun),
             "first_commands_per_host": commands_per_host(first),
             "rerun_commands_per_host": commands_per_host(rerun),
         }
@@ -102,6 +123,9 @@ def main() -> int:
             f"{row['rerun_changes']} | {row['first_commands_per_host']:.0f} / "
             f"{row['rerun_commands_per_host']:.0f} |"
         )
+    for row in rows:
+        for operation in row["rerun_changed_operations"]:
+            print(f"changed on rerun ({row['hosts']} host(s)): {operation}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     return 0

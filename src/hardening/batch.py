@@ -27,6 +27,34 @@ from hardening.checks import fact_key
 
 _NO_COMMAND = "##PYINFRA_NOCMD##"
 
+#: Runs once before the sections. Debian's ``psql`` and ``pg_isready`` are pg_wrapper, a Perl
+#: script costing ~20 ms CPU per call, and an audit makes a dozen such calls. When pg_wrapper
+#: would only run the newest client binary against the default socket and port (no PG*
+#: overrides, no user_clusters/.postgresqlrc mapping, at most one cluster, on port 5432 with the
+#: default socket directory), that binary's directory goes first on PATH: same program, same
+#: target, without Perl. Anything unusual keeps the wrapper. ``@ROOT@`` is "" on a host.
+_PRELUDE = r"""
+_hb_pgbin=$(ls -d @ROOT@/usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+set -- @ROOT@/etc/postgresql/*/*/postgresql.conf
+if [ -z "${PGCLUSTER}${PGPORT}${PGHOST}${PGSERVICE}" ] && [ -x "$_hb_pgbin/psql" ] \
+  && [ $# -le 1 ] && ! [ -e ~/.postgresqlrc ] && ! [ -e ~postgres/.postgresqlrc ] \
+  && ! grep -qsv '^[[:space:]]*\(#\|$\)' @ROOT@/etc/postgresql-common/user_clusters \
+  && { ! [ -e "$1" ] || [ "$(sed -n 's/#.*//;
+       s/^[[:space:]]*port[[:space:]]*=\{0,1\}[[:space:]]*//p;
+       s/^[[:space:]]*unix_socket_directories[[:space:]]*=\{0,1\}[[:space:]]*/s/p' "$1" \
+       "${1%/*}"/conf.d/*.conf 2>/dev/null | tr -d " '\t" | sort -u | tr '\n' ' ')" \
+       = "5432 s/var/run/postgresql " ]; }
+then PATH="$_hb_pgbin:$PATH"; PGSYSCONFDIR=${PGSYSCONFDIR:-/etc/postgresql-common}
+  export PATH PGSYSCONFDIR
+fi
+set --
+"""
+
+
+def prelude(root: str = "") -> str:
+    """The script's first lines (PostgreSQL client fast path); ``root`` prefixes paths in tests."""
+    return _PRELUDE.replace("@ROOT@", root).strip()
+
 
 def _text(command: Any) -> str:
     return command.get_raw_value() if isinstance(command, PyinfraCommand) else str(command)
@@ -37,7 +65,7 @@ def fact_script(requests: Sequence[tuple[type, dict]], marker: str) -> str:
 
     Each section starts with ``<marker> <index>`` and ends with ``<marker>-end <index> <rc>``.
     """
-    parts = []
+    parts = [prelude()]
     for index, (fact_class, kwargs) in enumerate(requests):
         fact = fact_class()
         command = _text(fact.command(**kwargs))

@@ -22,6 +22,7 @@ import argparse
 import hashlib
 import json
 import re
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,14 +104,43 @@ def host_entry(name: str, groups: Iterable[str], data: dict[str, Any]) -> dict[s
     }
 
 
+#: inventory_model per Inventory: the checks of every host ask for it, and building it reads every
+#: host's data (an audit of N hosts would otherwise cost N x N host entries).
+_MODELS: weakref.WeakKeyDictionary[Any, list[dict[str, Any]]] = weakref.WeakKeyDictionary()
+
+
 def inventory_model(inventory: Any) -> list[dict[str, Any]]:
-    """The documents' view of a pyinfra ``Inventory`` (every host, sorted by name)."""
+    """The documents' view of a pyinfra ``Inventory`` (every host, sorted by name).
+
+    Built once per inventory object (an inventory does not change during a run); read-only.
+    """
     from hardening.inventory import host_groups
 
-    return sorted(
-        (host_entry(host.name, host_groups(host), host.data.dict()) for host in inventory),
-        key=lambda entry: entry["name"],
-    )
+    model = _MODELS.get(inventory)
+    if model is None:
+        model = sorted(
+            (host_entry(host.name, host_groups(host), host.data.dict()) for host in inventory),
+            key=lambda entry: entry["name"],
+        )
+        _MODELS[inventory] = model
+    return model
+
+
+_DIGESTS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
+def current_digest(name: str, groups: Iterable[str], data: dict[str, Any]) -> str:
+    """``digest(current_model(...))``, computed once per inventory (every host's documents
+    checks ask for it; serialising the whole inventory per host grows with hosts squared)."""
+    from pyinfra.context import ctx_inventory
+
+    if not ctx_inventory.isset():
+        return digest(current_model(name, groups, data))
+    inventory = ctx_inventory.get()
+    found = _DIGESTS.get(inventory)
+    if found is None:
+        found = _DIGESTS[inventory] = digest(inventory_model(inventory))
+    return found
 
 
 def current_model(name: str, groups: Iterable[str], data: dict[str, Any]) -> list[dict]:

@@ -6,7 +6,7 @@ import subprocess
 
 from pyinfra.api import FactBase
 
-from hardening.batch import fact_script, parse_sections
+from hardening.batch import fact_script, parse_sections, prelude
 from hardening.checks import fact_key
 
 
@@ -96,3 +96,50 @@ def test_truncated_output_leaves_facts_out() -> None:
     lines = [f"{marker} 0", "1", "2", f"{marker}-end 0 0", f"{marker} 1", "early"]
     values = parse_sections(requests, lines, marker)
     assert list(values) == [fact_key(Lines, {})]
+
+
+def _fake_postgres(
+    root,
+    conf: str | None = "port = 5432\nunix_socket_directories = '/var/run/postgresql'\n",
+    clusters: int = 1,
+):
+    """A fake /usr/lib/postgresql + /etc/postgresql tree under ``root``; returns the bin dir."""
+    for version in ("9.6", "15"):
+        bin_dir = root / "usr/lib/postgresql" / version / "bin"
+        bin_dir.mkdir(parents=True)
+        (bin_dir / "psql").write_text("#!/bin/sh\n")
+        (bin_dir / "psql").chmod(0o755)
+    for index in range(clusters):
+        cluster = root / "etc/postgresql/15" / f"c{index}"
+        (cluster / "conf.d").mkdir(parents=True)
+        if conf is not None:
+            (cluster / "postgresql.conf").write_text(conf)
+    return root / "usr/lib/postgresql/15/bin"
+
+
+def _path_after_prelude(root) -> str:
+    script = prelude(str(root)) + '\necho "$PATH"'
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(root)}
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, env=env)
+    return done.stdout.strip()
+
+
+def test_prelude_puts_newest_postgres_client_first_on_default_cluster(tmp_path) -> None:
+    bin_dir = _fake_postgres(tmp_path)
+    assert _path_after_prelude(tmp_path) == f"{bin_dir}:/usr/bin:/bin"
+
+
+def test_prelude_keeps_pg_wrapper_when_it_would_pick_another_target(tmp_path) -> None:
+    _fake_postgres(tmp_path / "port", conf="port = 5433 # moved\n")
+    _fake_postgres(tmp_path / "two", clusters=2)
+    for root in (tmp_path / "port", tmp_path / "two"):
+        assert _path_after_prelude(root) == "/usr/bin:/bin"
+    mapped = tmp_path / "mapped"
+    _fake_postgres(mapped)
+    (mapped / "etc/postgresql-common").mkdir(parents=True)
+    (mapped / "etc/postgresql-common/user_clusters").write_text("# comment\n* * 15 c0 *\n")
+    assert _path_after_prelude(mapped) == "/usr/bin:/bin"
+
+
+def test_script_starts_with_the_prelude() -> None:
+    assert fact_script([(Lines, {})], "@@m").startswith(prelude())

@@ -8,14 +8,14 @@ from collections.abc import Iterable
 from hardening.checks import HostContext, check
 from hardening.facts.docs import DocumentFiles
 from hardening.results import Outcome
-from hardening.runbooks import DOCS_ROOT, RUNBOOKS, Document, current_model, digest
+from hardening.runbooks import DOCS_ROOT, RUNBOOKS, Document, current_digest
 
 FIX = "run deploys/runbooks.py (renders the documents from the inventory onto every host)"
 
 
 def inventory_digest(ctx: HostContext) -> str:
     """Digest of the inventory the audit runs with (what current documents carry)."""
-    return digest(current_model(ctx.name, ctx.groups, ctx.data))
+    return current_digest(ctx.name, ctx.groups, ctx.data)
 
 
 def judge_documents(ctx: HostContext, docs: Iterable[Document], expected: str) -> Outcome:

@@ -116,7 +116,7 @@ def summarize(report: Report, host: str | None = None) -> Summary:
 
     ``host=None`` summarizes the whole report.
     """
-    blocking = [r for r in report.blocking_failures() if host is None or r.host == host]
+    blocking = report.blocking_failures(host)
     counts = report.counts(host)
     return Summary(
         total=sum(counts.values()),

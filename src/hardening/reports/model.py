@@ -46,34 +46,48 @@ class Report:
     tool_version: str = __version__
     #: per host: facts gathered and SSH round trips the audit needed (not rendered)
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: results per host, rebuilt when results were added (renderers ask per host: a scan
+    #: of every result per host would grow with hosts squared)
+    _by_host: tuple[int, dict[str, list[Result]]] = field(
+        default=(-1, {}), init=False, repr=False, compare=False
+    )
+
+    def _select(self, host: str | None) -> list[Result]:
+        if host is None:
+            return self.results
+        if self._by_host[0] != len(self.results):
+            index: dict[str, list[Result]] = {}
+            for result in self.results:
+                index.setdefault(result.host, []).append(result)
+            self._by_host = (len(self.results), index)
+        return self._by_host[1].get(host, [])
 
     def item(self, item_id: str) -> Item:
         return get_item(item_id)
 
     def results_for(self, host: str) -> list[Result]:
         """Results of one host, in the order added (the audit adds them in catalog order)."""
-        return [result for result in self.results if result.host == host]
+        return list(self._select(host))
 
     def counts(self, host: str | None = None) -> dict[str, int]:
         """Number of results per status (all statuses present, zero when none)."""
-        counter = Counter(
-            result.status for result in self.results if host is None or result.host == host
-        )
+        counter = Counter(result.status for result in self._select(host))
         return {status.value: counter.get(status, 0) for status in Status}
 
     def coverage(self, host: str | None = None) -> float:
         """Share of results that are not ``unchecked``: 1.0 means every item has a check."""
-        selected = [r for r in self.results if host is None or r.host == host]
+        selected = self._select(host)
         if not selected:
             return 0.0
         covered = sum(1 for r in selected if r.status is not Status.UNCHECKED)
         return covered / len(selected)
 
-    def blocking_failures(self) -> list[Result]:
-        """Failed results of critical or high items: these make the audit exit 1."""
+    def blocking_failures(self, host: str | None = None) -> list[Result]:
+        """Failed results of critical or high items (of ``host``, or of every host): these
+        make the audit exit 1."""
         return [
             result
-            for result in self.results
+            for result in self._select(host)
             if result.status is Status.FAIL
             and get_item(result.item_id).severity in ("critical", "high")
         ]

@@ -111,11 +111,10 @@ def summary_table(report: Report, hosts: list[HostGroup]) -> Table:
         table.add_column(Text(status.label, style=STATUS_STYLES[status]), justify="right")
     table.add_column("Coverage", justify="right")
     table.add_column("Blocking", justify="right")
-    blocking = report.blocking_failures()
 
     def row(label: Text, host: str | None) -> list[RenderableType]:
         counts = report.counts(host)
-        failures = sum(1 for r in blocking if host is None or r.host == host)
+        failures = len(report.blocking_failures(host))
         return [
             label,
             *(str(counts[status.value]) for status in Status),
