@@ -278,12 +278,18 @@ class PostgresStatements(FactBase):
     def default() -> dict:
         return {"installed": False, "running": False, "extension": "missing", "statements": []}
 
-    def command(self, limit: int = 10) -> StringCommand:
+    def command(self, limit: int = 10, exclude_superusers: bool = False) -> StringCommand:
         has_ext = "SELECT 'ext|' || count(*) FROM pg_extension WHERE extname = 'pg_stat_statements'"
+        # superusers' statements are maintenance (pgBackRest, the toolkit's own probes)
+        where = (
+            " WHERE userid NOT IN (SELECT oid FROM pg_roles WHERE rolsuper)"
+            if exclude_superusers
+            else ""
+        )
         top = (
             "SELECT 'stmt|' || queryid || '|' || calls || '|' || round(mean_exec_time::numeric, 1)"
             f" || '|' || round(total_exec_time::numeric, 1) || '|' || {_SQL_LITERAL_MASK}"
-            f" FROM pg_stat_statements ORDER BY mean_exec_time DESC LIMIT {int(limit)}"
+            f" FROM pg_stat_statements{where} ORDER BY mean_exec_time DESC LIMIT {int(limit)}"
         )
         return _psql_guarded(
             f"out=$({_psql_lines(has_ext)}) || {{ echo '#down'; exit 0; }}; echo \"$out\";"

@@ -284,7 +284,8 @@ SETTINGS: tuple[Setting, ...] = (
         "backup_repo_path",
         "",
         "str",
-        "Path of the repository in the bucket; empty: /pgbackrest/<inventory host name>.",
+        "Path of the repository in the bucket; empty: /pgbackrest/<name of the db_primary host>"
+        " (shared by the primary and its standbys).",
     ),
     Setting(
         "backup_retention_full",
@@ -381,6 +382,13 @@ SETTINGS: tuple[Setting, ...] = (
         "str",
         "Where the Grafana-importable dashboard of the checklist's alerts is put (PRE-06).",
     ),
+    Setting(
+        "monitoring_tls",
+        True,
+        "bool",
+        "Prometheus, Alertmanager and the exporters serve TLS 1.2+ with certificates of the "
+        "internal CA and Prometheus scrapes them over https (SEC-03).",
+    ),
     # secrets (SEC-01, SEC-08, SEC-10): backend and rotation
     Setting(
         "secrets_backend",
@@ -410,6 +418,57 @@ SETTINGS: tuple[Setting, ...] = (
         False,
         "bool",
         "Rotate now even when not due (pyinfra --data rotation_force=True).",
+    ),
+    # secrets (SEC-08): scheduled rotation and JWT key rotation (issue 5)
+    Setting(
+        "rotation_controller",
+        False,
+        "bool",
+        "This host (normally the control node, `@local`, with the toolkit installed) runs "
+        "the hardening-rotate timer that rotates every host's due credentials "
+        "(deploys/rotation_timer.py); SEC-08 then also requires that timer here.",
+    ),
+    Setting(
+        "rotation_on_calendar",
+        "daily",
+        "str",
+        "When the hardening-rotate timer on the rotation_controller host runs "
+        "`hardening rotate` (systemd OnCalendar); each run rotates only what is due.",
+    ),
+    Setting(
+        "rotation_inventory",
+        "/etc/hardening/inventory.py",
+        "str",
+        "The pyinfra inventory the rotation timer passes to `hardening rotate` (a path on the "
+        "controller).",
+    ),
+    Setting(
+        "jwt_keys_file",
+        "",
+        "str",
+        "JWKS-like file of the application's JWT keys (kid -> key, current kid) kept from "
+        "the secrets backend and rotated by deploys/rotate_credentials.py; the application "
+        "reads it as JWT_KEYS_FILE. Empty: no key rotation (JWT_SECRET only).",
+    ),
+    Setting(
+        "jwt_keys_owner",
+        "hardening-demo-app",
+        "str",
+        "Owner (user and group) of jwt_keys_file, mode 0600.",
+    ),
+    Setting(
+        "jwt_verify_url",
+        "http://127.0.0.1:8000/api/session",
+        "str",
+        "Application URL that answers 200 for a valid bearer token: a rotated JWT key is "
+        "promoted only after a token signed with it verifies there.",
+    ),
+    Setting(
+        "jwt_max_token_lifetime_seconds",
+        3600,
+        "int",
+        "Longest lifetime of a token the application issues: an old JWT key keeps verifying "
+        "this long after a new one signs, then it is removed.",
     ),
     # -- SSH server hardening (issue 4, deploys/ssh.py) --
     Setting(
@@ -698,6 +757,42 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("os_password_min_days", 7, "int", "login.defs PASS_MIN_DAYS for new accounts."),
     Setting("os_password_warn_age", 7, "int", "login.defs PASS_WARN_AGE for new accounts."),
     Setting(
+        "os_disabled_modules",
+        ["cramfs", "freevxfs", "hfs", "hfsplus", "jffs2", "udf", "dccp", "sctp", "rds", "tipc"],
+        "list[str]",
+        "Kernel modules (rare filesystems and network protocols, CIS / dev-sec list) that "
+        "/etc/modprobe.d/60-hardening-disable.conf makes unloadable; squashfs is left out by "
+        "default because snaps and live media need it: add it where neither is used.",
+    ),
+    Setting(
+        "os_disable_usb_storage",
+        True,
+        "bool",
+        "Also disable usb-storage (CIS, dev-sec): servers in a rack or cloud have no USB "
+        "disks; set false on hosts that back up to or boot from USB media.",
+    ),
+    Setting("os_password_min_length", 12, "int", "pam_unix minlen for new passwords."),
+    Setting(
+        "os_faillock_deny",
+        5,
+        "int",
+        "pam_faillock: password failures in fail_interval that lock an account (root is never "
+        "locked; SSH key logins do not count).",
+    ),
+    Setting(
+        "os_faillock_unlock_time",
+        900,
+        "int",
+        "pam_faillock: seconds a locked account stays locked (0: until an admin runs faillock).",
+    ),
+    Setting(
+        "os_ntp_servers",
+        ["0.debian.pool.ntp.org", "1.debian.pool.ntp.org", "2.debian.pool.ntp.org"],
+        "list[str]",
+        "NTP servers systemd-timesyncd uses on VMs and bare metal (containers use the host "
+        "kernel's clock); an internal time source is better where there is one.",
+    ),
+    Setting(
         "security_jobs_run_now",
         True,
         "bool",
@@ -731,6 +826,13 @@ SETTINGS: tuple[Setting, ...] = (
         "(plain TCP, unencrypted: only on a trusted network).",
     ),
     Setting("logs_port", 2514, "int", "Port the central log host receives logs on."),
+    Setting(
+        "logs_tls",
+        True,
+        "bool",
+        "RELP over TLS (logs_transport relp): certificates of the internal CA on the log host "
+        "and every sender, peers checked by certificate name.",
+    ),
     Setting("logs_retention_days", 30, "int", "DR-BAK-02: days the central logs are kept."),
     Setting(
         "logs_max_delay_seconds",
@@ -984,6 +1086,109 @@ SETTINGS += (
         512,
         "int",
         "Resident memory the application may use (PERF-03), MB.",
+    ),
+)
+
+# Redis hardening: interfaces, memory limit and eviction, persistence (redis work).
+SETTINGS += (
+    Setting(
+        "redis_bind",
+        ["127.0.0.1", "-::1"],
+        "list[str]",
+        "Addresses Redis listens on (plaintext and tls-port alike; '-' prefix: skip if absent). "
+        "Add the host's address only when other hosts use Redis (prefer its TLS port then).",
+    ),
+    Setting(
+        "redis_maxmemory_percent",
+        25,
+        "int",
+        "Redis maxmemory as a percentage of the host's memory (1-90).",
+    ),
+    Setting(
+        "redis_maxmemory_policy",
+        "allkeys-lru",
+        "str",
+        "Redis eviction policy when maxmemory is reached (allkeys-lru for a cache; "
+        "noeviction when Redis holds data that must not be dropped).",
+    ),
+    Setting(
+        "redis_save",
+        "3600 1 300 100 60 10000",
+        "str",
+        "Redis RDB snapshot points ('SECONDS CHANGES' pairs); empty: no snapshots.",
+    ),
+    Setting("redis_appendonly", False, "bool", "Redis append-only file (AOF) persistence."),
+)
+
+# Frontend browser probe: responsive design and WCAG 2.1 (FE-07, FE-08; frontend work).
+SETTINGS += (
+    Setting(
+        "frontend_url",
+        "",
+        "str",
+        "Origin at which the control node's headless Chromium loads the declared pages "
+        "(FE-07, FE-08); empty: https://<ssh_hostname or host name> (http:// when web_tls is "
+        "off). Requests to any other "
+        "host are blocked; certificate errors are ignored (not what these items judge).",
+    ),
+    Setting(
+        "frontend_pages",
+        ["/"],
+        "list[str]",
+        "Paths of the pages the browser probe loads (FE-07, FE-08); each must answer < 400.",
+    ),
+    Setting(
+        "frontend_viewports",
+        ["375x667", "768x1024", "1366x768", "1920x1080"],
+        "list[str]",
+        "Viewports WIDTHxHEIGHT (phone, tablet, laptop, desktop) at which FE-07 checks each "
+        "page: meta viewport, no horizontal overflow, no visible element wider than the "
+        "viewport, text not below frontend_min_font_px. axe-core runs at the first one.",
+    ),
+    Setting("frontend_min_font_px", 12, "int", "Smallest acceptable text size, px (FE-07)."),
+    Setting(
+        "frontend_fail_impacts",
+        ["critical", "serious"],
+        "list[str]",
+        "axe-core impacts (WCAG 2.0/2.1 A+AA rules) that fail FE-08; violations of other "
+        "impacts (moderate, minor) are listed in the evidence but pass.",
+    ),
+)
+
+# nginx TLS (SEC-03, web tier).
+SETTINGS += (
+    Setting(
+        "web_tls",
+        True,
+        "bool",
+        "nginx serves the site on 443 (internal CA certificate, Mozilla intermediate) and port "
+        "80 only redirects to https (SEC-03). False: plain HTTP on port 80 (SEC-03 fails).",
+    ),
+    Setting(
+        "web_hsts_include_subdomains",
+        False,
+        "bool",
+        "Add includeSubDomains to the HSTS header of the HTTPS server (SEC-03).",
+    ),
+    Setting(
+        "web_hsts_preload",
+        False,
+        "bool",
+        "Add preload to the HSTS header of the HTTPS server (SEC-03).",
+    ),
+)
+
+# Backups on a streaming standby (issue 7 follow-up): replication slots must not fill the disk.
+SETTINGS += (
+    Setting(
+        "postgres_max_slot_wal_keep_size_mb",
+        10240,
+        "int",
+        "max_slot_wal_keep_size in MB (PostgreSQL default: unlimited): WAL a replication slot "
+        "may hold back on the primary. An unreachable standby then costs at most this much disk "
+        "(size it below the free space of the WAL volume); a standby that falls further behind "
+        "loses its slot and catches up from the shared pgBackRest repository (restore_command) "
+        "or is rebuilt. 0 or less: unlimited.",
     ),
 )
 

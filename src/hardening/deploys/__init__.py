@@ -33,8 +33,9 @@ from hardening.deploys.postgres import (
     postgres_monitoring,
     replication,
 )
+from hardening.deploys.redis import redis
 from hardening.deploys.runbooks import runbooks
-from hardening.deploys.secrets import default_passwords
+from hardening.deploys.secrets import default_passwords, rotation_timer
 from hardening.deploys.ssh import ssh_hardening
 from hardening.deploys.tls import tls
 from hardening.deploys.web import web
@@ -51,7 +52,9 @@ __all__ = [
     "os_baseline",
     "postgres_hardening",
     "postgres_monitoring",
+    "redis",
     "replication",
+    "rotation_timer",
     "runbooks",
     "security_jobs",
     "ssh_hardening",
@@ -64,6 +67,10 @@ __all__ = [
 def harden() -> None:
     require_valid_data()  # malformed inventory data: nothing is queued on any host
     default_passwords()
+    # only on the host marked rotation_controller: the scheduled rotation (SEC-08)
+    rotation_timer()
+    # memory limit and eviction (PERF-08), interfaces, persistence; after requirepass/ACLs
+    redis()
     os_baseline()
     ssh_hardening()
     postgres_hardening()
