@@ -19,7 +19,7 @@ PAGES = ["/", "/offline.html"]
 INVENTORY = """
 from hardening.testbed import load_inventory
 globals().update(load_inventory())
-web = [(name, {**data, "frontend_pages": PAGES}) for name, data in web]
+web = [(name, {**data, "frontend_pages": PAGES, **EXTRA}) for name, data in web]
 """
 
 # styles in a file: the site's Content-Security-Policy (default-src 'self') drops inline ones
@@ -34,8 +34,9 @@ BROKEN_PAGE = """<!doctype html>
 """
 
 
-def _inventory(bed, pages: list[str]) -> None:
-    Path(bed.inventory).write_text(INVENTORY.replace("PAGES", repr(pages)))
+def _inventory(bed, pages: list[str], **extra: str) -> None:
+    text = INVENTORY.replace("PAGES", repr(pages)).replace("EXTRA", repr(extra))
+    Path(bed.inventory).write_text(text)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,16 @@ def _audit(bed, tmp_path: Path, *extra: str) -> tuple[dict, dict]:
 
 
 def test_fresh_web_host_fails(bed, tmp_path: Path) -> None:
-    report, found = _audit(bed, tmp_path)
+    # the default origin is https (web_tls): nothing answers there on a fresh host
+    report, found = _audit(bed, tmp_path, "--limit", "tb1")
+    for item in ITEMS:
+        assert found[("tb1", item)] == "fail", (item, evidence(report, "tb1", item))
+    # Debian's welcome page on plain http, judged as a browser renders it
+    _inventory(bed, PAGES, frontend_url=f"http://{bed.hosts[0].address}")
+    try:
+        report, found = _audit(bed, tmp_path)
+    finally:
+        _inventory(bed, PAGES)
     for item in ITEMS:
         assert found[("tb1", item)] == "fail", (item, evidence(report, "tb1", item))
         assert found[("tb2", item)] == "not_applicable"

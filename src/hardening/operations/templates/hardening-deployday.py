@@ -113,24 +113,16 @@ def etc_checksums():
     return sums
 
 
+def psql(database, sql):
+    """(exit code, output) of one statement run as postgres in ``database``."""
+    return run(["runuser", "-u", "postgres", "--", "psql", "-XAtq", "-d", database, "-c", sql])
+
+
 def row_counts(tables):
     counts = {}
     for entry in tables:
         database, _, table = entry.partition("/")
-        code, out = run(
-            [
-                "runuser",
-                "-u",
-                "postgres",
-                "--",
-                "psql",
-                "-XAtq",
-                "-d",
-                database,
-                "-c",
-                f"SELECT count(*) FROM {table}",
-            ]
-        )
+        code, out = psql(database, f"SELECT count(*) FROM {table}")
         counts[entry] = int(out.strip()) if code == 0 and out.strip().isdigit() else None
     return counts
 
@@ -155,20 +147,7 @@ def cmd_snapshot(args):
         "row_counts": row_counts(args.table),
     }
     if args.schema_query:
-        code, out = run(
-            [
-                "runuser",
-                "-u",
-                "postgres",
-                "--",
-                "psql",
-                "-XAtq",
-                "-d",
-                args.schema_db,
-                "-c",
-                args.schema_query,
-            ]
-        )
+        code, out = psql(args.schema_db, args.schema_query)
         snapshot["schema"] = out.strip() if code == 0 else None
     directory = release_dir(args.release)
     write_json(os.path.join(directory, "snapshot.json"), snapshot)
