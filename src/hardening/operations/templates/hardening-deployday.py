@@ -269,21 +269,15 @@ def cmd_frontend(args):
     )
 
 
+def journal_errors(since, unit=""):
+    """(exit code, messages) of journal lines at priority err or worse since ``since``, of
+    ``unit`` or of every unit."""
+    only = ["-u", unit] if unit else []
+    return run(["journalctl", "--no-pager", "-o", "cat", "-p", "err", *only, "--since", since])
+
+
 def cmd_logscan(args):
-    code, out = run(
-        [
-            "journalctl",
-            "--no-pager",
-            "-o",
-            "cat",
-            "-p",
-            "err",
-            "-u",
-            args.service,
-            "--since",
-            args.since,
-        ]
-    )
+    code, out = journal_errors(args.since, args.service)
     lines = [line for line in out.splitlines() if line.strip()]
     if code != 0:
         return gate(args.release, args.gate, "skip", "journalctl unavailable")
@@ -455,18 +449,7 @@ def cmd_watch(args):
         return 0
     _, failed = run(["systemctl", "list-units", "--failed", "--no-legend", "--plain"])
     _, restarts = run(["systemctl", "show", "-p", "NRestarts", "--value", args.service])
-    _, errors = run(
-        [
-            "journalctl",
-            "--no-pager",
-            "-o",
-            "cat",
-            "-p",
-            "err",
-            "--since",
-            watch.get("since") or "-1h",
-        ]
-    )
+    _, errors = journal_errors(watch.get("since") or "-1h")
     snapshot = read_json(os.path.join(release_dir(args.release), "snapshot.json"), {})
     sample = {
         "at": now(),
