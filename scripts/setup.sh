@@ -12,6 +12,9 @@ APT_PACKAGES=(
     openssh-client   # `hardening testbed ssh`
     nftables         # nft for ruleset fixtures and validation on the control node
     util-linux       # unshare, mount
+    mount            # losetup: loop devices for the LUKS volume test (SEC-09)
+    cryptsetup-bin   # cryptsetup: the LUKS volume operation's test on a loop device
+    e2fsprogs        # mkfs.ext4 (the LUKS test's refusal of a device with data)
     ca-certificates
     ssh-audit        # independent verifier of the SSH hardening (tests)
     prometheus       # promtool: validates and unit-tests the alert rules (tests)

@@ -14,6 +14,7 @@ auto-scaling in front of hosts that are hardened as usual)::
         "min_max_capacity": 4,                    # INF-08: max size >= this
         "cloudfront": {"origin_domain": "static.example.net", "origin_path": "/static"},
         "waf": {"name": "hardening-edge", "load_balancer_arn": "arn:aws:elasticloadbalancing:..."},
+        "rds_instances": ["app-db"],              # SEC-09: RDS instances holding the database
     }
 
 Credentials come from boto3's standard chain (environment, profile, instance role),
@@ -74,6 +75,8 @@ class CloudConfig:
     + min_desired_capacity / min_max_capacity: INF-08 minimums for the group
     + cloudfront: ``{"origin_domain", "origin_path", "default_ttl"}`` of the static assets
     + waf: ``{"name", "load_balancer_arn"}`` of the regional web ACL
+    + rds_instances: identifiers of the RDS DB instances that hold the deployment's
+      database (SEC-09 reads their ``StorageEncrypted``)
     """
 
     region: str = "us-east-1"
@@ -84,6 +87,7 @@ class CloudConfig:
     min_max_capacity: int = 0
     cloudfront: Mapping[str, Any] = field(default_factory=dict)
     waf: Mapping[str, Any] = field(default_factory=dict)
+    rds_instances: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -135,6 +139,13 @@ def config_problems(value: Any) -> list[str]:
             problems.append(f"cloud.{key} must be a mapping")
         elif section and not isinstance(section.get(needed), str):
             problems.append(f"cloud.{key}.{needed} is required (a string)")
+    instances = value.get("rds_instances", [])
+    if not isinstance(instances, list | tuple) or not all(
+        isinstance(name, str) and name for name in instances
+    ):
+        problems.append(
+            f"cloud.rds_instances must be a list of DB instance identifiers, got {instances!r}"
+        )
     return problems
 
 
@@ -155,6 +166,7 @@ def config_from(data: Mapping[str, Any]) -> CloudConfig | None:
         min_max_capacity=int(value.get("min_max_capacity", 0)),
         cloudfront=dict(value.get("cloudfront") or {}),
         waf=dict(value.get("waf") or {}),
+        rds_instances=tuple(value.get("rds_instances") or ()),
     )
 
 
@@ -477,6 +489,44 @@ def shield_status(config: CloudConfig) -> dict:
     }
 
 
+@_cached
+def rds_status(config: CloudConfig) -> dict:
+    """Storage encryption of the RDS DB instances named in ``rds_instances`` (SEC-09).
+
+    .. code:: python
+
+        {"instances": [
+            {"id": "app-db", "exists": True, "engine": "postgres", "storage_encrypted": True,
+             "kms_key_id": "arn:aws:kms:eu-west-1:123456789012:key/..."},
+            {"id": "old-db", "exists": False},
+        ]}
+
+    A missing instance is ``exists: False``; any other API error (access denied, endpoint
+    unreachable) raises ``CloudError``.
+    """
+    aws = client(config, "rds")
+    instances: list[dict[str, Any]] = []
+    for identifier in config.rds_instances:
+        try:
+            found = call(config, aws, "describe_db_instances", DBInstanceIdentifier=identifier)
+        except CloudError as error:
+            if not is_missing(error, "DBInstanceNotFound", "DBInstanceNotFoundFault"):
+                raise
+            instances.append({"id": identifier, "exists": False})
+            continue
+        instance = found["DBInstances"][0]
+        instances.append(
+            {
+                "id": identifier,
+                "exists": True,
+                "engine": instance.get("Engine", ""),
+                "storage_encrypted": bool(instance.get("StorageEncrypted")),
+                "kms_key_id": instance.get("KmsKeyId", ""),
+            }
+        )
+    return {"instances": instances}
+
+
 def status(config: CloudConfig) -> dict:
     """Every observation of the deployment (what ``hardening cloud status`` prints)."""
     parts: dict[str, Any] = {}
@@ -486,5 +536,7 @@ def status(config: CloudConfig) -> dict:
         parts["cdn"] = cdn_status(config)
     if config.waf:
         parts["waf"] = waf_status(config)
+    if config.rds_instances:
+        parts["rds"] = rds_status(config)
     parts["shield"] = shield_status(config)
     return parts
