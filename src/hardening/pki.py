@@ -6,6 +6,10 @@ carry the host's name and address (plus ``localhost``/``127.0.0.1`` for local cl
 are renewed when fewer than ``tls_renew_days`` remain. Everything is parsed and built with
 the ``cryptography`` package; nothing here shells out to openssl.
 
+The internal CA is one :class:`Issuer` (the default); ``tls_issuer`` selects an
+OpenBao/Vault PKI engine or operator-provided files instead (:mod:`hardening.pki_issuers`).
+:func:`renewal_reason` and :func:`issue_checked` judge and check pairs of any issuer.
+
 **Example:**
 
 .. code:: python
@@ -41,6 +45,10 @@ class PkiError(HardeningError):
     """A certificate problem: missing CA, SAN not covering the host, key/cert mismatch."""
 
 
+class PkiUnavailable(PkiError):
+    """The issuer cannot be reached: nothing can be issued, deployed pairs can be judged."""
+
+
 @dataclass(frozen=True)
 class CA:
     """The internal CA: its private key and certificate."""
@@ -59,6 +67,9 @@ class Pair:
 
     cert_pem: str
     key_pem: str
+
+    def __repr__(self) -> str:  # never show the key
+        return "Pair(<certificate>, <private key>)"
 
 
 def pki_dir(data: Any = None) -> Path:
@@ -285,28 +296,162 @@ def days_left(not_after: str, now: dt.datetime | None = None) -> float:
     return remaining.total_seconds() / 86400
 
 
+def key_id(ca_cert: x509.Certificate) -> str:
+    """Hex subject key identifier of a CA certificate (computed from its key when absent):
+    what ``describe()["authority_key_id"]`` of a certificate it signed says."""
+    try:
+        return ca_cert.extensions.get_extension_for_class(
+            x509.SubjectKeyIdentifier
+        ).value.digest.hex()
+    except x509.ExtensionNotFound:
+        return x509.SubjectKeyIdentifier.from_public_key(ca_cert.public_key()).digest.hex()
+
+
+def certificates(pem: str) -> list[x509.Certificate]:
+    """Every certificate in PEM text (a bundle), in order."""
+    return [load_cert(block) for block in pem_blocks(pem.splitlines()) if "CERTIFICATE-" in block]
+
+
+class Issuer:
+    """Where server certificates come from (``tls_issuer``): :class:`InternalIssuer` (the CA
+    of this module), ``vault`` (an OpenBao/Vault PKI engine) or ``files`` (operator-provided
+    files), the last two in :mod:`hardening.pki_issuers`.
+
+    An issuer gives the CA bundle hosts trust, says whether a deployed certificate is its own
+    and issues a new pair; every problem is a one-line :class:`PkiError`.
+
+    **Example:**
+
+    .. code:: python
+
+        issuer = issuer_from_data(host.data).for_certificate("/etc/ssl/hardening/redis.crt")
+        reason = renewal_reason(current, issuer, ["tb1", "10.77.0.2"], renew_days=30)
+        pair = issue_checked(issuer, ["tb1", "10.77.0.2"], days=90, renew_days=30)
+    """
+
+    #: False when the issuer cannot renew (operator files): only an expired one is replaced.
+    renews = True
+
+    def ca_pem(self) -> str:
+        """The CA certificate(s) hosts trust, PEM."""
+        raise NotImplementedError
+
+    def for_certificate(self, cert_path: str) -> Issuer:
+        """The issuer of the certificate file ``cert_path`` (one issuer serves all by default)."""
+        return self
+
+    def foreign(self, current: dict) -> str:
+        """Why the deployed certificate (``describe()`` shape) is not this issuer's, or ``""``."""
+        ours = {key_id(ca) for ca in certificates(self.ca_pem())}
+        if current.get("authority_key_id") not in ours:
+            return f"issued by {current['issuer']}, not by {self}"
+        return ""
+
+    def issue(self, names: list[str] | tuple[str, ...], days: int) -> Pair:
+        """A new certificate (host name first) and its key."""
+        raise NotImplementedError
+
+    def offline(self, trusted_ca_pem: str) -> Issuer | None:
+        """This issuer, unreachable, judging against the CA bundle a host trusts (``None``:
+        it cannot be judged without its backend)."""
+        return None
+
+
+class InternalIssuer(Issuer):
+    """The internal CA in ``directory`` (created on first use when ``create``), or ``ca``."""
+
+    def __init__(self, directory: Path | None = None, create: bool = True, ca: CA | None = None):
+        self.directory, self.create, self._ca = directory, create, ca
+
+    def __str__(self) -> str:
+        return f"this hardening CA ({self.directory})" if self.directory else "this hardening CA"
+
+    @property
+    def ca(self) -> CA:
+        if self._ca is None:
+            self._ca = load_or_create_ca(self.directory or pki_dir(), create=self.create)
+        return self._ca
+
+    def ca_pem(self) -> str:
+        return self.ca.cert_pem
+
+    def issue(self, names: list[str] | tuple[str, ...], days: int) -> Pair:
+        return issue(self.ca, names, days)
+
+
+def as_issuer(source: Issuer | CA | str | Path) -> Issuer:
+    """An :class:`Issuer` from an issuer, a :class:`CA` or an existing CA directory."""
+    if isinstance(source, Issuer):
+        return source
+    if isinstance(source, CA):
+        return InternalIssuer(ca=source)
+    return InternalIssuer(Path(source).expanduser(), create=False)
+
+
+def issuer_from_data(data: Any) -> Issuer:
+    """The issuer host data selects with ``tls_issuer`` (``internal`` by default)."""
+    from hardening.settings import setting
+
+    kind = setting(data, "tls_issuer")
+    if kind == "internal":
+        return InternalIssuer(pki_dir(data))
+    from hardening import pki_issuers
+
+    if kind == "vault":
+        return pki_issuers.vault_issuer(
+            setting(data, "tls_vault_pki"), setting(data, "secrets_backend")
+        )
+    if kind == "files":
+        return pki_issuers.FilesIssuer(setting(data, "tls_certificate_files"))
+    raise PkiError(f"tls_issuer must be internal, vault or files, got {kind!r}")
+
+
 def renewal_reason(
     current: dict | None,
-    ca: CA,
+    issuer: Issuer | CA,
     names: list[str] | tuple[str, ...],
     renew_days: int,
     now: dt.datetime | None = None,
 ) -> str:
     """Why the deployed certificate (``describe()`` shape plus ``key_public_key``) must be
-    replaced, or ``""`` when it is still good."""
+    replaced, or ``""`` when it is still good: missing, not ``issuer``'s, SAN not covering
+    ``names``, key mismatch, fewer than ``renew_days`` left (expired, for an issuer that
+    cannot renew)."""
     if not current:
         return "no certificate deployed"
     if current.get("error"):
         return f"deployed certificate unreadable: {current['error']}"
-    ca_key_id = x509.SubjectKeyIdentifier.from_public_key(ca.key.public_key()).digest.hex()
-    if current.get("authority_key_id") != ca_key_id:
-        return f"issued by {current['issuer']}, not by this hardening CA"
+    foreign = as_issuer(issuer).foreign(current)
+    if foreign:
+        return foreign
     missing = [n for n in names if n.lower() not in {s.lower() for s in current["san"]}]
     if missing:
         return f"SAN does not cover {', '.join(missing)}"
     if current.get("key_public_key") != current["public_key"]:
         return "the deployed key does not match the certificate"
     left = days_left(current["not_after"], now)
-    if left < renew_days:
+    if left < (renew_days if as_issuer(issuer).renews else 0):
         return f"{left:.1f} days left (renew below {renew_days})"
     return ""
+
+
+def issue_checked(
+    issuer: Issuer, names: list[str] | tuple[str, ...], days: int, renew_days: int
+) -> Pair:
+    """A new pair from ``issuer``, refused (one-line :class:`PkiError`) unless the key matches,
+    the SAN covers ``names`` and the hosts' CA bundle signed it; also when the issuer cut the
+    requested ``days`` (e.g. a role's max_ttl) to no more than ``renew_days``, which every
+    run would renew again."""
+    pair = issuer.issue(names, days)
+    check_pair(pair.cert_pem, pair.key_pem, names)
+    new = describe(pair.cert_pem)
+    foreign = issuer.foreign(new)
+    if foreign:
+        raise PkiError(f"the new certificate is {foreign}: the issuer and its CA disagree")
+    left = days_left(new["not_after"])
+    if issuer.renews and left <= renew_days and left < days - 1:
+        raise PkiError(
+            f"{issuer} issued a certificate valid for {left:.1f} days, not more than "
+            f"tls_renew_days={renew_days}: raise its maximum lifetime or lower tls_renew_days"
+        )
+    return pair

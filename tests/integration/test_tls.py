@@ -21,24 +21,28 @@ ROLE = "tls_probe"
 @pytest.fixture(scope="module")
 def bed(module_bed, tmp_path_factory: pytest.TempPathFactory):
     module_bed.env["HARDENING_PKI_DIR"] = str(tmp_path_factory.mktemp("pki"))
-    module_bed.password = secrets.token_hex(16)
-    tb1 = module_bed.hosts[0].address
-    # What postgres_hardening would have done: listen on the network.
-    module_bed.run(
+    return network_clients(module_bed, ROLE)
+
+
+def network_clients(bed, role: str):
+    """What postgres_hardening would have done (PostgreSQL on tb1 listens on the network) and
+    a login ``role`` with a random password (``bed.password``); ``bed.tb1``, ``bed.outputs``."""
+    bed.password = secrets.token_hex(16)
+    bed.run(
         "tb1",
         "runuser -u postgres -- psql -XAtqc \"ALTER SYSTEM SET listen_addresses = '*'\""
         " && systemctl restart postgresql@15-main",
     )
     created = stdin_ssh(
-        module_bed,
+        bed,
         "tb1",
         "runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1",
-        f"CREATE ROLE {ROLE} LOGIN PASSWORD '{module_bed.password}';\n",
+        f"CREATE ROLE {role} LOGIN PASSWORD '{bed.password}';\n",
     )
     assert created.returncode == 0, created.stderr
-    module_bed.tb1 = tb1
-    module_bed.outputs = []
-    return module_bed
+    bed.tb1 = bed.hosts[0].address
+    bed.outputs = []
+    return bed
 
 
 def stdin_ssh(bed, host: str, command: str, text: str, **kwargs):

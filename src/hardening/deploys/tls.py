@@ -1,6 +1,10 @@
-"""TLS with the internal CA (SEC-03): CA trusted on every host, PostgreSQL (ssl=on,
+"""TLS with the configured CA (SEC-03): CA trusted on every host, PostgreSQL (ssl=on,
 TLSv1.2+, hostssl only) and Redis (tls-port) with certificates for the host's name and
 address, renewed when fewer than ``tls_renew_days`` remain.
+
+``tls_issuer`` picks the issuer: ``internal`` (default, :mod:`hardening.pki`), ``vault``
+(OpenBao/Vault PKI, ``tls_vault_pki``) or ``files`` (``tls_certificate_files``); see
+:mod:`hardening.pki_issuers`.
 
 Order in ``harden()``: after ``postgres_hardening`` (it writes pg_hba.conf, which this
 deploy turns to ``hostssl``) and before ``firewall``.
@@ -8,16 +12,16 @@ deploy turns to ``hostssl``) and before ``firewall``.
 
 from __future__ import annotations
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
-from pyinfra.facts.files import File
+from pyinfra.facts.files import File, FileContents
 
 from hardening.deploys._common import DB_GROUPS, in_groups
 from hardening.deploys.postgres import _address, least_privilege_hba
 from hardening.operations import tls as tls_ops
 from hardening.operations._render import render
-from hardening.pki import PkiError, load_or_create_ca, pki_dir
+from hardening.pki import Issuer, PkiError, PkiUnavailable, issuer_from_data
 from hardening.settings import setting
 
 PG_CERT, PG_KEY = f"{tls_ops.TLS_DIR}/postgresql.crt", f"{tls_ops.TLS_DIR}/postgresql.key"
@@ -31,18 +35,28 @@ def server_names() -> list[str]:
     return list(dict.fromkeys([host.name, _address(host)]))
 
 
-def certificate(directory: str, cert: str, key: str, owner: str, reload: str) -> None:
-    """This host's certificate from the CA in ``directory`` at ``cert``/``key`` for ``owner``."""
+def certificate(directory: Issuer | str, cert: str, key: str, owner: str, reload: str) -> None:
+    """This host's certificate at ``cert``/``key`` for ``owner`` from ``directory``: what
+    :func:`trusted_ca` returned (the configured issuer) or an internal CA's directory. A new
+    pair is issued and checked now: an issuer problem stops the run (one line) before
+    anything changes on any host."""
+    lifetime = {
+        "days": int(setting(host.data, "tls_cert_days")),
+        "renew_days": int(setting(host.data, "tls_renew_days")),
+    }
+    try:
+        tls_ops.due_pair(directory, server_names(), cert, key, **lifetime)
+    except PkiError as error:
+        raise DeployError(f"{host.name} {cert}: {error}; {tls_ops.KEPT}") from None
     tls_ops.server_certificate(
         name=f"TLS certificate {cert}",
-        pki_directory=directory,
+        issuer=directory,
         names=server_names(),
         cert_path=cert,
         key_path=key,
         owner=owner,
-        days=int(setting(host.data, "tls_cert_days")),
-        renew_days=int(setting(host.data, "tls_renew_days")),
         reload=reload,
+        **lifetime,
     )
 
 
@@ -50,18 +64,34 @@ def certificate(directory: str, cert: str, key: str, owner: str, reload: str) ->
 _certificate = certificate
 
 
-def trusted_ca() -> str:
-    """Load the internal CA (created on first use), trust it on this host; its directory."""
-    directory = pki_dir(host.data)
+def trusted_ca() -> Issuer:
+    """Trust the CA of the configured issuer (``tls_issuer``; the internal CA is created on
+    first use) on this host and return the issuer, which :func:`certificate` takes."""
     try:
-        ca = load_or_create_ca(directory)
+        issuer = issuer_from_data(host.data)
+        try:
+            cert_pem = issuer.ca_pem()
+        except PkiUnavailable as error:
+            issuer, cert_pem = _offline(issuer, error)
     except PkiError as error:
-        raise DeployError(str(error)) from None
-    tls_ops.ca_certificate(name="Trust the hardening CA", cert_pem=ca.cert_pem)
-    return str(directory)
+        raise DeployError(f"{host.name}: {error}; no certificate was changed") from None
+    tls_ops.ca_certificate(name="Trust the hardening CA", cert_pem=cert_pem)
+    return issuer
 
 
-@deploy("TLS with the internal CA")
+def _offline(issuer: Issuer, error: PkiUnavailable) -> tuple[Issuer, str]:
+    """An unreachable OpenBao/Vault issuer judged against the CA this host already trusts
+    (certificates that are still good stay, a due renewal stops the run); ``error`` when the
+    host trusts none yet."""
+    trusted = "\n".join(host.get_fact(FileContents, path=tls_ops.CA_PATH) or []) + "\n"
+    offline = issuer.offline(trusted) if "BEGIN CERTIFICATE" in trusted else None
+    if offline is None:
+        raise error
+    logger.warning(f"{host.name}: {error}; judging certificates against {tls_ops.CA_PATH}")
+    return offline, offline.ca_pem()
+
+
+@deploy("TLS with the configured CA")
 def tls() -> None:
     postgres = setting(host.data, "postgres_tls") and in_groups(*DB_GROUPS)
     redis = setting(host.data, "redis_tls") and host.get_fact(File, path="/etc/redis/redis.conf")

@@ -1,5 +1,6 @@
-"""TLS operations: the internal CA on the host, server certificates for PostgreSQL and Redis
-(issued on the control node by :mod:`hardening.pki`), and the TLS settings of both servers.
+"""TLS operations: the CA on the host, server certificates for PostgreSQL and Redis (issued
+on the control node by the configured :class:`hardening.pki.Issuer`: the internal CA, an
+OpenBao/Vault PKI engine or operator files), and the TLS settings of both servers.
 
 Private keys travel only as file uploads into a 0700 staging directory (never in a command
 line, never printed, not even by ``--diff``) and are swapped in only after the host confirmed
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import os
 from io import StringIO
-from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, StringCommand, operation
@@ -21,10 +21,11 @@ from pyinfra.facts.files import File, Sha1File
 from pyinfra.operations import files
 
 from hardening.facts.certificates import CertificateFile
+from hardening.facts.redis import ADMIN_CLI, admin_auth_shell
 from hardening.operations import postgres as postgres_ops
 from hardening.operations._render import sha1
 from hardening.operations.redis import SECRETS_CONF, _include
-from hardening.pki import PkiError, check_pair, issue, load_or_create_ca, renewal_reason
+from hardening.pki import Issuer, Pair, PkiError, as_issuer, issue_checked, renewal_reason
 
 #: Where the hardening CA certificate is trusted system-wide.
 CA_PATH = "/usr/local/share/ca-certificates/hardening-ca.crt"
@@ -33,6 +34,8 @@ TLS_DIR = "/etc/ssl/hardening"
 STAGING = f"{TLS_DIR}/.hardening-staging"
 #: Redis include file with the TLS settings.
 REDIS_TLS_CONF = "/etc/redis/hardening-tls.conf"
+#: What a refused certificate leaves behind (end of every issuer error).
+KEPT = "the previous certificate stays, nothing was reloaded"
 #: Reload PostgreSQL's configuration (and certificates) without dropping connections.
 PG_RELOAD = "runuser -u postgres -- psql -XAtqc 'SELECT pg_reload_conf()' >/dev/null"
 
@@ -42,15 +45,14 @@ def redis_reload(
 ) -> str:
     """Shell: make Redis load a renewed pair with ``CONFIG SET`` (no dropped connections),
     over its TLS port, else its plaintext port; restart it when neither answers ``OK`` (e.g.
-    ACL users whose passwords only the secrets backend knows). A ``requirepass`` from the
-    secrets work is passed in ``REDISCLI_AUTH`` (environment, never argv)."""
+    an admin password only the secrets backend knows). The ``admin`` ACL user's
+    host-generated password is passed in ``REDISCLI_AUTH`` (environment, never argv)."""
     config_set = f"CONFIG SET tls-cert-file {cert_path} tls-key-file {key_path}"
     return (
-        f"a=$(sed -n 's/^requirepass //p' {SECRETS_CONF} 2>/dev/null);"
-        ' if [ -n "$a" ]; then export REDISCLI_AUTH="$a"; fi; ok=;'
+        admin_auth_shell(SECRETS_CONF) + " ok=;"
         f' for target in "--tls --cacert {CA_PATH} -h localhost -p {int(tls_port)}"'
         ' "-h 127.0.0.1 -p 6379"; do'
-        f' if [ "$(timeout 5 redis-cli $target {config_set} 2>/dev/null)" = OK ];'
+        f' if [ "$(timeout 5 {ADMIN_CLI} $target {config_set} 2>/dev/null)" = OK ];'
         " then ok=1; break; fi; done;"
         f' [ -n "$ok" ] || systemctl restart {service}'
     )
@@ -59,9 +61,10 @@ def redis_reload(
 @operation()
 def ca_certificate(cert_pem: str, path: str = CA_PATH):
     """
-    Trust the hardening CA on the host (``update-ca-certificates`` after a change).
+    Trust the CA of the configured issuer on the host (``update-ca-certificates`` after a
+    change).
 
-    + cert_pem: the CA certificate (public)
+    + cert_pem: the CA certificate(s) (public; a bundle for an OpenBao/Vault chain)
     + path: where it goes
 
     **Example:**
@@ -77,9 +80,47 @@ def ca_certificate(cert_pem: str, path: str = CA_PATH):
     yield StringCommand("update-ca-certificates >/dev/null")
 
 
+#: Pairs issued during this run, by (host, certificate path, names, issuer): decided once,
+#: at prepare time when the deploy calls :func:`due_pair`, then deployed by the operation.
+_ISSUED: dict[tuple[str, str, tuple[str, ...], str], Pair] = {}
+
+
+def due_pair(
+    issuer: Issuer | str,
+    names: list[str] | tuple[str, ...],
+    cert_path: str,
+    key_path: str,
+    days: int = 90,
+    renew_days: int = 30,
+) -> Pair | None:
+    """The checked new pair for ``cert_path`` when the deployed one must be replaced (see
+    :func:`server_certificate`), else ``None``; a one-line :class:`PkiError` when the issuer
+    fails. Call it from a deploy so that a problem stops the run before anything changes
+    (no host touched, nothing reloaded); the operation then deploys the same pair.
+
+    **Example:**
+
+    .. code:: python
+
+        try:
+            tls.due_pair(issuer, ["db1", "10.0.0.11"], PG_CERT, PG_KEY)
+        except PkiError as error:
+            raise DeployError(str(error)) from None
+    """
+    current = host.get_fact(CertificateFile, path=cert_path, key_path=key_path)
+    source = as_issuer(issuer).for_certificate(cert_path)
+    reason = renewal_reason(current if current["exists"] else None, source, names, renew_days)
+    if not reason:
+        return None
+    issued = (host.name, cert_path, tuple(names), str(source))
+    if issued not in _ISSUED:
+        _ISSUED[issued] = issue_checked(source, names, days, renew_days)
+    return _ISSUED[issued]
+
+
 @operation()
 def server_certificate(
-    pki_directory: str,
+    issuer: Issuer | str,
     names: list[str] | tuple[str, ...],
     cert_path: str,
     key_path: str,
@@ -89,15 +130,20 @@ def server_certificate(
     reload: str = "",
 ):
     """
-    A server certificate for ``names`` from the CA in ``pki_directory``, replaced when it is
-    missing, not ours, does not cover ``names``, does not match its key or has fewer than
-    ``renew_days`` left.
+    A server certificate for ``names`` from ``issuer``, replaced when it is missing, not
+    that issuer's, does not cover ``names``, does not match its key or has fewer than
+    ``renew_days`` left (operator files: once they differ from the deployed pair).
 
-    The new key and certificate are uploaded into a 0700 staging directory, owned by
-    ``owner`` (key 0600), checked to belong together on the host, moved into place
-    atomically, then ``reload`` runs.
+    The new pair is checked on the control node (key matches, SAN covers ``names``, signed
+    by the CA hosts trust, not cut to ``renew_days`` by the issuer), uploaded into a 0700
+    staging directory, owned by ``owner`` (key 0600), checked again on the host, moved into
+    place atomically, then ``reload`` runs. Any problem (issuer down, token refused, bad
+    pair) stops here with one line: the previous pair stays and nothing is reloaded. Deploys
+    call :func:`due_pair` first, so that such a problem stops the run at prepare time,
+    before any host changes.
 
-    + pki_directory: the CA directory on the control node
+    + issuer: a :class:`hardening.pki.Issuer` (``deploys.tls.trusted_ca()`` returns the
+      configured one) or the directory of an internal CA on the control node
     + names: host name and addresses the certificate must cover (first: the CN)
     + cert_path, key_path: where certificate and key go
     + owner: the service user that reads the key (``postgres``, ``redis``)
@@ -110,22 +156,18 @@ def server_certificate(
     .. code:: python
 
         tls.server_certificate(
-            pki_directory="/root/.config/hardening/pki", names=["db1", "10.0.0.11"],
+            issuer=issuer_from_data(host.data), names=["db1", "10.0.0.11"],
             cert_path="/etc/ssl/hardening/postgresql.crt",
             key_path="/etc/ssl/hardening/postgresql.key", owner="postgres",
         )
     """
-    current = host.get_fact(CertificateFile, path=cert_path, key_path=key_path)
     try:
-        ca = load_or_create_ca(Path(pki_directory).expanduser(), create=False)
-        reason = renewal_reason(current if current["exists"] else None, ca, names, renew_days)
-        if not reason:
-            host.noop(f"{cert_path} is valid for {', '.join(names)}")
-            return
-        pair = issue(ca, names, days)
-        check_pair(pair.cert_pem, pair.key_pem, names)
+        pair = due_pair(issuer, names, cert_path, key_path, days, renew_days)
     except PkiError as error:
-        raise OperationError(f"{cert_path}: {error}; the previous certificate stays") from None
+        raise OperationError(f"{cert_path}: {error}; {KEPT}") from None
+    if pair is None:
+        host.noop(f"{cert_path} is valid for {', '.join(names)}")
+        return
     staged_key = f"{STAGING}/{os.path.basename(key_path)}"
     staged_cert = f"{STAGING}/{os.path.basename(cert_path)}"
     yield StringCommand(f"install -d -m 0755 {TLS_DIR} && install -d -m 0700 {STAGING}")

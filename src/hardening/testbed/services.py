@@ -6,7 +6,8 @@ bed's state dir (``services.json``) so that ``hardening testbed down`` stops the
 
 - **OpenBao** (``bao server -dev``, in memory) on all addresses at a free port; the root
   token goes to the server through its environment (never argv), a periodic orphan token
-  limited to the toolkit's policy is written to ``<state>/vault-token`` (0600).
+  limited to the toolkit's policy is written to ``<state>/vault-token`` (0600); its PKI
+  engine ``pki`` (root CA inside OpenBao, role ``hardening``) serves ``tls_issuer: vault``.
 - **S3**: ``moto_server`` on loopback with ``socat OPENSSL-LISTEN`` in front (pgBackRest talks
   HTTPS only, and ``moto_server -s`` fails its handshake), with a certificate from a
   throwaway CA (``cryptography``) that names the gateway addresses both as DNS and IP SANs
@@ -41,9 +42,14 @@ from typing import Any
 from .config import BedConfig
 from .errors import TestbedError
 
+#: PKI engine of the dev server: mount and the role server certificates are issued under.
+PKI_MOUNT, PKI_ROLE = "pki", "hardening"
 TOOLKIT_POLICY = (
     'path "secret/data/hardening/*" { capabilities = ["create", "read", "update"] }\n'
     'path "secret/metadata/hardening/*" { capabilities = ["read", "list"] }\n'
+    f'path "{PKI_MOUNT}/issue/{PKI_ROLE}" {{ capabilities = ["update"] }}\n'
+    f'path "{PKI_MOUNT}/ca/pem" {{ capabilities = ["read"] }}\n'
+    f'path "{PKI_MOUNT}/cert/ca_chain" {{ capabilities = ["read"] }}\n'
 )
 BUCKET = "pgbackrest"
 
@@ -189,11 +195,17 @@ class S3Service:
 
 @dataclass
 class BaoService:
-    """An OpenBao dev server; ``token_file`` holds a toolkit-policy token (0600)."""
+    """An OpenBao dev server; ``token_file`` holds a toolkit-policy token (0600).
+
+    Its PKI engine (``pki``) has a root CA generated inside OpenBao (``ca_file``: its
+    certificate) and a role ``hardening`` that issues server certificates for any name and
+    IP address (EC P-256, at most 90 days), so ``tls_issuer: vault`` works against it.
+    """
 
     workdir: Path
     port: int = 0
     token_file: Path = Path()
+    ca_file: Path = Path()
     procs: list[subprocess.Popen] = field(default_factory=list)
 
     @property
@@ -230,10 +242,37 @@ class BaoService:
                     raise TestbedError(f"OpenBao did not come up: {error}") from None
             time.sleep(0.2)
         client.sys.create_or_update_policy("hardening", TOOLKIT_POLICY)
+        self._enable_pki(client)
         token = client.auth.token.create_orphan(policies=["hardening"], period="768h")
         self.token_file = self.workdir / "vault-token"
         _write_private(self.token_file, token["auth"]["client_token"] + "\n")
         return self
+
+    def _enable_pki(self, client: Any) -> None:
+        """PKI engine: a root CA generated inside OpenBao and the role ``hardening``."""
+        client.sys.enable_secrets_engine("pki", path=PKI_MOUNT, config={"max_lease_ttl": "87600h"})
+        root = client.secrets.pki.generate_root(
+            "internal",
+            "hardening testbed OpenBao CA",
+            extra_params={"key_type": "ec", "key_bits": 256, "ttl": "87600h"},
+            mount_point=PKI_MOUNT,
+        )
+        client.secrets.pki.create_or_update_role(
+            PKI_ROLE,
+            extra_params={
+                "allow_any_name": True,
+                "allow_ip_sans": True,
+                "enforce_hostnames": False,
+                "key_type": "ec",
+                "key_bits": 256,
+                "max_ttl": "2160h",
+                "server_flag": True,
+                "client_flag": False,
+            },
+            mount_point=PKI_MOUNT,
+        )
+        self.ca_file = self.workdir / "pki-ca.pem"
+        self.ca_file.write_text(root["data"]["certificate"].strip() + "\n")
 
 
 def stop_pids(pids: list[int]) -> None:
