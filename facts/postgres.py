@@ -565,3 +565,107 @@ class PostgresDailyReport(FactBase):
             except ValueError:
                 fact["report"] = {"error": "not valid JSON"}
         return fact
+
+
+#: libpq connection keywords the TLS facts report (never ``password``).
+CONNINFO_KEYS = ("host", "hostaddr", "port", "user", "sslmode", "sslrootcert")
+_CONNINFO_PAIR = re.compile(r"(\w+)\s*=\s*('(?:[^'\\]|\\.|'')*'|\S*)")
+#: SQL: ``primary_conninfo`` with any password replaced on the host, before it is printed.
+_MASKED_CONNINFO = (
+    "regexp_replace(current_setting('primary_conninfo'),"
+    " 'password\\s*=\\s*(''([^'']|'''')*''|\\S+)', 'password=***', 'g')"
+)
+
+
+def conninfo_fields(conninfo: str) -> dict[str, str]:
+    """The ``CONNINFO_KEYS`` of a libpq conninfo string (quoted values unquoted).
+
+    >>> conninfo_fields("host=db1 passfile='/x' sslmode=verify-full password=s3cret")
+    {'host': 'db1', 'sslmode': 'verify-full'}
+    """
+    fields = {}
+    for key, value in _CONNINFO_PAIR.findall(conninfo):
+        if key in CONNINFO_KEYS:
+            if value.startswith("'") and value.endswith("'") and len(value) > 1:
+                value = value[1:-1].replace("''", "'").replace("\\'", "'")
+            fields[key] = value
+    return fields
+
+
+class PostgresReplicationTls(FactBase):
+    """
+    TLS of streaming replication. On a primary: whether each WAL sender's connection uses
+    TLS (``pg_stat_replication`` joined with ``pg_stat_ssl``). On a standby: the TLS
+    parameters of the WAL receiver's live connection (``pg_stat_wal_receiver.conninfo``)
+    and of ``primary_conninfo`` (only ``CONNINFO_KEYS``; a password never leaves the host).
+
+    .. code:: python
+
+        {"installed": True, "running": True,
+         "senders": [{"client": "10.77.4.2", "name": "15/main", "ssl": True,
+                      "version": "TLSv1.3"}],
+         "receiver": {"host": "10.77.3.2", "port": "5432", "user": "replicator",
+                      "sslmode": "verify-full", "sslrootcert": "/usr/local/share/..."},
+         "configured": {"host": "10.77.3.2", "sslmode": "verify-full", ...}}
+    """
+
+    @staticmethod
+    def default() -> dict:
+        return {
+            "installed": False,
+            "running": False,
+            "senders": [],
+            "receiver": {},
+            "configured": {},
+        }
+
+    def command(self) -> StringCommand:
+        statements = (
+            "SELECT 'sender|' || coalesce(host(r.client_addr), 'local') || '|'"
+            " || r.application_name || '|' || coalesce(s.ssl, false) || '|'"
+            " || coalesce(s.version, '') FROM pg_stat_replication r LEFT JOIN pg_stat_ssl s"
+            " USING (pid)",
+            "SELECT 'receiver|' || coalesce(conninfo, '') FROM pg_stat_wal_receiver",
+            f"SELECT 'configured|' || {_MASKED_CONNINFO}",
+        )
+        return _psql_guarded(f"{_psql_lines(*statements)} || echo '{_DOWN}'")
+
+    def process(self, output: list[str]) -> dict:
+        fact = {**self.default(), **_state(output)}
+        fact["senders"] = [
+            {"client": client, "name": name, "ssl": ssl in _TRUE, "version": version}
+            for client, name, ssl, version in _tagged(output, "sender", 4)
+        ]
+        for (conninfo,) in _tagged(output, "receiver", 1):
+            fact["receiver"] = conninfo_fields(conninfo)
+        for (conninfo,) in _tagged(output, "configured", 1):
+            fact["configured"] = conninfo_fields(conninfo)
+        return fact
+
+
+class PostgresTlsProbe(FactBase):
+    """
+    Whether the PostgreSQL server (or pgBouncer) at ``address``:``port`` completes, from this
+    host, a TLS handshake whose certificate ``ca_file`` verifies (``sslmode`` ``verify-full``
+    also checks the name). ``pg_isready``: no login, nothing logged in, bounded by 5 s.
+
+    .. code:: python
+
+        True
+    """
+
+    default = bool
+
+    def command(
+        self, address: str, port: int = 5432, ca_file: str = "", sslmode: str = "verify-full"
+    ) -> StringCommand:
+        conninfo = f"host={address} port={int(port)} sslmode={sslmode} sslrootcert={ca_file}"
+        return StringCommand(
+            "if ! command -v pg_isready >/dev/null 2>&1; then echo '#absent'; else",
+            "pg_isready -q -t 5 -d",
+            QuoteString(conninfo),
+            '; echo "#exit:$?"; fi',
+        )
+
+    def process(self, output: list[str]) -> bool:
+        return "#exit:0" in output

@@ -11,7 +11,8 @@ CHECK = registry()["tls.everywhere"]
 
 def judge(lines: list[str], **data):
     fact = TlsListeners().process(lines)
-    return CHECK(HostContext("h", ("web",), data, lambda cls, **kw: fact))
+    facts = {TlsListeners: fact}
+    return CHECK(HostContext("h", ("web",), data, lambda cls, **kw: facts.get(cls, cls.default())))
 
 
 def test_plaintext_listeners_fail() -> None:

@@ -37,6 +37,7 @@ from hardening.deploys.redis import redis
 from hardening.deploys.runbooks import runbooks
 from hardening.deploys.secrets import default_passwords, rotation_timer
 from hardening.deploys.ssh import ssh_hardening
+from hardening.deploys.storage import encrypted_data_volume
 from hardening.deploys.tls import tls
 from hardening.deploys.web import web
 
@@ -45,6 +46,7 @@ __all__ = [
     "backups",
     "connection_pooling",
     "default_passwords",
+    "encrypted_data_volume",
     "firewall",
     "harden",
     "logs",
@@ -73,7 +75,12 @@ def harden() -> None:
     redis()
     os_baseline()
     ssh_hardening()
+    # only where the operator names an empty device (postgres_luks_device): LUKS data volume
+    encrypted_data_volume()
     postgres_hardening()
+    # certificates (PostgreSQL ssl + hostssl, Redis tls-port) before pgBouncer and the
+    # standby, which verify the server's certificate once it is from the hardening CA
+    tls()
     connection_pooling()
     # the standby is rebuilt here, so the daily report comes after it
     replication()
@@ -87,8 +94,6 @@ def harden() -> None:
     monitoring()
     # log forwarding to the log host (RELP 2514/tcp, opened to inventory hosts by the firewall)
     logs()
-    # certificates from the internal CA; PostgreSQL ssl + hostssl, Redis tls-port
-    tls()
     # last: the ruleset (and DDoS sysctls) are checked against what the services listen on
     firewall()
     # weekly/monthly security jobs; their first run sees the hardened host

@@ -1,8 +1,13 @@
 """PostgreSQL: hardening (DB-05, DB-07, DB-08), pooling (DB-04), indexes (DB-06),
 streaming replication (DB-03), the daily report (OPS-D-03, OPS-W-05) and the failover runbook.
 
-Order in ``harden()``: ``postgres_hardening``, ``connection_pooling``, ``replication``,
-``postgres_monitoring`` (the standby must be rebuilt before its report runs).
+With ``postgres_tls`` (and ``pgbouncer_tls``) pgBouncer gets a certificate of the internal CA
+and refuses plaintext TCP clients, and reaches PostgreSQL with ``verify-full``; standbys stream
+with ``sslmode=verify-full``. Both decide when they run whether the server offers a
+certificate of the CA, so PostgreSQL's own TLS (``deploys/tls.py``) must come first.
+
+Order in ``harden()``: ``postgres_hardening``, ``tls``, ``connection_pooling``,
+``replication``, ``postgres_monitoring`` (the standby must be rebuilt before its report runs).
 """
 
 from __future__ import annotations
@@ -17,7 +22,11 @@ from hardening.operations import pgbouncer as pgbouncer_ops
 from hardening.operations import postgres as postgres_ops
 from hardening.operations import postgres_replication as replication_ops
 from hardening.operations._render import render
+from hardening.operations.pgbouncer import RELOAD
+from hardening.operations.tls import CA_PATH, TLS_DIR
 from hardening.settings import setting
+
+PGBOUNCER_CERT, PGBOUNCER_KEY = f"{TLS_DIR}/pgbouncer.crt", f"{TLS_DIR}/pgbouncer.key"
 
 
 def _address(inventory_host) -> str:  # noqa: ANN001 - a pyinfra Host
@@ -104,14 +113,43 @@ def postgres_hardening() -> None:
         )
 
 
+def pgbouncer_listen_addresses() -> list[str]:
+    """``pgbouncer_listen_addresses``, else 127.0.0.1 plus this host's address when the
+    inventory declares ``postgres_client_networks``."""
+    declared = setting(host.data, "pgbouncer_listen_addresses")
+    if declared:
+        return list(declared)
+    networked = setting(host.data, "postgres_client_networks")
+    return ["127.0.0.1", _address(host)] if networked else ["127.0.0.1"]
+
+
+def _pgbouncer_tls() -> dict[str, str]:
+    """pgBouncer's certificate from the internal CA (issued or renewed here) and the TLS
+    arguments of ``pgbouncer_ops.pooling``; empty when ``pgbouncer_tls`` or ``postgres_tls``
+    is off."""
+    if not (setting(host.data, "pgbouncer_tls") and setting(host.data, "postgres_tls")):
+        return {}
+    from hardening.deploys.tls import certificate, trusted_ca  # it imports this module
+
+    certificate(trusted_ca(), PGBOUNCER_CERT, PGBOUNCER_KEY, "postgres", RELOAD)
+    return {
+        "tls_cert_file": PGBOUNCER_CERT,
+        "tls_key_file": PGBOUNCER_KEY,
+        "tls_ca_file": CA_PATH,
+        "client_tls_sslmode": setting(host.data, "pgbouncer_client_tls_sslmode"),
+    }
+
+
 def _pooling(server_host: str = "127.0.0.1") -> None:
     pgbouncer_ops.pooling(
         name="pgBouncer in front of PostgreSQL",
+        listen_addr=",".join(pgbouncer_listen_addresses()),
         listen_port=setting(host.data, "pgbouncer_port"),
         pool_mode=setting(host.data, "pgbouncer_pool_mode"),
         default_pool_size=setting(host.data, "pgbouncer_default_pool_size"),
         max_client_conn=setting(host.data, "pgbouncer_max_client_conn"),
         server_host=server_host,
+        **_pgbouncer_tls(),
     )
 
 
@@ -138,6 +176,7 @@ def replication() -> None:
             name=f"Streaming standby of {primary.name}",
             primary_name=primary.name,
             primary_address=_address(primary),
+            ca_file=CA_PATH if setting(host.data, "postgres_tls") else "",
         )
 
 

@@ -3,7 +3,8 @@ built with ``pg_basebackup -R -S``, a heartbeat, and the failover steps.
 
 The replication password is generated on the primary (``/dev/urandom``) into a 0600 file
 and reaches the standby's ``~postgres/.pgpass`` (0600) through pyinfra in memory: it is
-never on a command line, in pyinfra's output or in the server log.
+never on a command line, in pyinfra's output or in the server log. With the hardening CA, the
+standby verifies the primary's certificate (``sslmode=verify-full``), its base backup included.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from hardening.facts.postgres import (
     REPLICATION_PASSWORD_FILE,
     REPLICATION_ROLE,
     PostgresReplication,
+    PostgresReplicationTls,
+    PostgresTlsProbe,
 )
 from hardening.operations.postgres import psql, timer
 
@@ -35,6 +38,17 @@ _QUIET_SESSION = (
     " SET log_statement = 'none'; SET log_min_error_statement = panic;"
 )
 FENCE_MARKER = "/etc/hardening/postgres-fenced"
+
+
+def primary_conninfo(address: str, port: int = 5432, ca_file: str = "") -> str:
+    """A standby's ``primary_conninfo`` (the password stays in ``.pgpass``); with ``ca_file``
+    the primary's certificate is verified against it, name included (``verify-full``).
+
+    >>> primary_conninfo("10.0.0.11", ca_file="/ca.crt").split()[-2:]
+    ['sslmode=verify-full', 'sslrootcert=/ca.crt']
+    """
+    conninfo = f"host={address} port={int(port)} user={REPLICATION_ROLE} passfile={PGPASS_FILE}"
+    return f"{conninfo} sslmode=verify-full sslrootcert={ca_file}" if ca_file else conninfo
 
 
 def slot_name(host_name: str) -> str:
@@ -142,10 +156,15 @@ def _copy_password(state, host, primary_name: str, primary_address: str, port: i
 
 
 @operation()
-def standby(primary_name: str, primary_address: str, port: int = 5432):
+def standby(primary_name: str, primary_address: str, port: int = 5432, ca_file: str = ""):
     """
     Make this host a streaming standby of ``primary_address``: ``.pgpass`` from the
     primary's password file, then ``pg_basebackup -R -S <slot>`` into the data directory.
+
+    With ``ca_file``, once the primary offers a certificate that ``ca_file`` verifies for
+    ``primary_address`` (probed from this host when the operation runs), the base backup and
+    streaming use ``sslmode=verify-full``; an existing standby's ``primary_conninfo`` is
+    switched to it with ``ALTER SYSTEM`` and a reload (the WAL receiver reconnects).
 
     Replaces the local cluster only when it is a fresh, empty one (databases ``postgres``
     and templates, no user tables); anything else is refused and left untouched. A primary
@@ -154,13 +173,14 @@ def standby(primary_name: str, primary_address: str, port: int = 5432):
 
     + primary_name: inventory name of the primary (its password file is read over SSH)
     + primary_address: address the standby connects to
+    + ca_file: CA certificate on this host that verifies the primary (empty: no TLS demanded)
 
     **Example:**
 
     .. code:: python
 
         postgres_replication.standby(name="Standby", primary_name="db1",
-                                     primary_address="10.0.0.11")
+                                     primary_address="10.0.0.11", ca_file=tls.CA_PATH)
     """
     fact = host.get_fact(PostgresReplication)
     if not fact["in_recovery"] and (
@@ -182,21 +202,49 @@ def standby(primary_name: str, primary_address: str, port: int = 5432):
         )
     if not fact["pgpass"]:
         yield FunctionCommand(_copy_password, (primary_name, primary_address, int(port)), {})
+    if fact["in_recovery"] and ca_file:
+        yield from _verified_conninfo(primary_address, int(port), ca_file)
+        return
     if fact["in_recovery"]:
         host.noop("this host is already a standby")
         return
+    verified = bool(ca_file) and _verifiable(primary_address, int(port), ca_file)
+    conninfo = primary_conninfo(primary_address, port, ca_file if verified else "")
     aside = f"{PG_DATA}.replaced-by-standby"
     # a failed base backup puts the old cluster back and starts it again
     yield StringCommand(
         f"systemctl stop {PG_SERVICE} && rm -rf {aside} && mv {PG_DATA} {aside} &&"
         f" install -d -o postgres -g postgres -m 0700 {PG_DATA} && {{"
         f" runuser -u postgres -- /usr/lib/postgresql/{PG_VERSION}/bin/pg_basebackup"
-        f" -h {primary_address} -p {int(port)} -U {REPLICATION_ROLE} -D {PG_DATA} -R -X stream"
+        f" -d '{conninfo}' -D {PG_DATA} -R -X stream"
         f" -S {slot_name(host.name)} -c fast -w || {{ rm -rf {PG_DATA} && mv {aside} {PG_DATA}"
         f" && systemctl start {PG_SERVICE}; echo 'standby {host.name}: pg_basebackup from"
         f" {where} failed; the previous cluster was put back' >&2; exit 1; }}; }}"
         f" && systemctl start {PG_SERVICE}"
     )
+
+
+def _verifiable(address: str, port: int, ca_file: str) -> bool:
+    """The primary answers, from this host, with a certificate ``ca_file`` verifies."""
+    return host.get_fact(PostgresTlsProbe, address=address, port=port, ca_file=ca_file)
+
+
+def _verified_conninfo(address: str, port: int, ca_file: str):
+    """Switch a running standby's ``primary_conninfo`` to ``verify-full`` (reload only)."""
+    configured = host.get_fact(PostgresReplicationTls)["configured"]
+    if configured.get("sslmode") == "verify-full" and configured.get("sslrootcert") == ca_file:
+        host.noop("this host is already a standby that verifies the primary's certificate")
+    elif not _verifiable(address, port, ca_file):
+        host.noop(
+            f"this host is already a standby; the primary at {address}:{port} offers no"
+            f" certificate that {ca_file} verifies, so primary_conninfo stays"
+            f" sslmode={configured.get('sslmode', 'prefer')} until it does"
+            " (deploys/tls.py on the primary, then this again)"
+        )
+    else:
+        wanted = primary_conninfo(address, port, ca_file)
+        yield psql(f"ALTER SYSTEM SET primary_conninfo = '{wanted}'")
+        yield psql("SELECT pg_reload_conf()")
 
 
 @operation()
