@@ -19,6 +19,7 @@ from pyinfra.api import FactBase, StringCommand
 from pyinfra.api.command import QuoteString
 
 from hardening.facts.postgres import _psql_as_postgres, _state
+from hardening.facts.redis import admin_password_shell
 
 _NO_CURL, _DOWN = "#nocurl", "#down"
 #: The hardening CA certificate on the hosts (``hardening.operations.tls.CA_PATH``).
@@ -318,21 +319,22 @@ class ServiceArgs(FactBase):
 
 class RedisExporterAuth(FactBase):
     """
-    Whether Redis has a ``requirepass`` (in the hardening include file) and whether the Redis
-    exporter's environment file holds that same password (compared on the host; the
-    password is never printed), the file's mode, its ``REDIS_USER`` and the SHA-256 of its
-    ``REDIS_PASSWORD`` value (what the Redis ACL file holds anyway).
+    Whether Redis' ``admin`` ACL user has a host-generated password (in the hardening
+    include file; none when the secrets backend holds it) and whether the Redis exporter's
+    environment file holds that same password (compared on the host; the password is never
+    printed), the file's mode, its ``REDIS_USER`` and the SHA-256 of its ``REDIS_PASSWORD``
+    value (what the Redis ACL file holds anyway).
 
     .. code:: python
 
-        {"requirepass": True, "synced": True, "mode": "600", "user": "",
+        {"host_password": True, "synced": True, "mode": "600", "user": "admin",
          "password_sha256": "9f86d08..."}
     """
 
     @staticmethod
     def default() -> dict:
         return {
-            "requirepass": False,
+            "host_password": False,
             "synced": False,
             "mode": "",
             "user": "",
@@ -341,12 +343,10 @@ class RedisExporterAuth(FactBase):
 
     def command(self, env_file: str, secrets_conf: str) -> StringCommand:
         return StringCommand(
-            "a=$(sed -n 's/^requirepass //p'",
-            QuoteString(secrets_conf),
-            "2>/dev/null); b=$(grep '^REDIS_PASSWORD=' ",
+            f"a=$({admin_password_shell(secrets_conf)}); b=$(grep '^REDIS_PASSWORD=' ",
             QuoteString(env_file),
             "2>/dev/null);",
-            '[ -n "$a" ] && echo requirepass;',
+            '[ -n "$a" ] && echo host_password;',
             '[ -n "$a" ] && [ "$b" = "REDIS_PASSWORD=\'$a\'" ] && echo synced;',
             '[ -n "$b" ] && echo pwsha:$(printf %s "$b"',
             "| sed \"s/^REDIS_PASSWORD='//; s/'$//\"",
@@ -365,7 +365,7 @@ class RedisExporterAuth(FactBase):
             return found[0] if found else ""
 
         return {
-            "requirepass": "requirepass" in output,
+            "host_password": "host_password" in output,
             "synced": "synced" in output,
             "mode": value("mode:"),
             "user": value("user:"),

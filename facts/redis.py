@@ -1,4 +1,6 @@
-"""Redis facts: authentication (``RedisAuthState``) and configuration (``RedisConfig``).
+"""Redis facts: authentication (``RedisAuthState``), ACL users (``RedisAclUsers``: is the
+``default`` user off?) and configuration (``RedisConfig``), plus the shell pieces our tooling
+uses to log in as the ``admin`` ACL user (password in ``REDISCLI_AUTH``, never argv).
 
 Installed as ``hardening.facts.redis``.
 """
@@ -66,6 +68,24 @@ class RedisAuthState(FactBase):
         }
 
 
+#: awk printing a Redis configuration file with its ``include`` files inlined (append the path).
+EXPAND_INCLUDES = (
+    "awk '$1==\"include\"{while((getline l < $2)>0) print l; close($2); next} {print}'"
+)
+
+
+def redis_target_shell(config: str = "/etc/redis/redis.conf") -> str:
+    """Shell that sets ``t`` to redis-cli's connection flags from ``config``: the plaintext
+    port on 127.0.0.1, or when that is ``port 0`` (TLS only) the TLS port on localhost,
+    verified with the configured CA."""
+    return (
+        f't=$({EXPAND_INCLUDES} {shlex.quote(config)} 2>/dev/null | awk \'$1=="port"{{p=$2}}'
+        ' $1=="tls-port"{tp=$2} $1=="tls-ca-cert-file"{ca=$2}'
+        ' END{if (p=="0" && tp) print "--tls --cacert " ca " -h localhost -p " tp;'
+        ' else print "-h 127.0.0.1 -p " (p ? p : 6379)}\');'
+    )
+
+
 #: Redis 7's values when the configuration does not set them (Debian sets bind).
 REDIS_DEFAULTS: dict[str, str] = {
     "bind": "* -::*",
@@ -111,7 +131,7 @@ class RedisConfig(FactBase):
             f"c={shlex.quote(config)};",
             'if [ ! -f "$c" ]; then echo "#absent"; exit 0; fi;',
             'echo "#active=$(systemctl is-active redis-server 2>/dev/null)";',
-            "awk '$1==\"include\"{while((getline l < $2)>0) print l; close($2); next} {print}'",
+            EXPAND_INCLUDES,
             f"\"$c\" | grep -E '^({keys})[[:space:]]' | sed 's/^/conf:/';",
             "awk '/^MemTotal:/{printf \"#mem=%.0f\\n\", $2*1024}' /proc/meminfo;",
             'ss -H -tlnp 2>/dev/null | awk \'/"redis-server"/{print "#listen=" $4}\'',
@@ -146,4 +166,91 @@ class RedisConfig(FactBase):
             "maxmemory_policy": values["maxmemory-policy"],
             "save": values["save"],
             "appendonly": values["appendonly"] == "yes",
+        }
+
+
+#: Redis include file holding the hardening ACL users (``user default off``, ``user admin``).
+ACL_CONF = "/etc/redis/hardening-auth.conf"
+#: The ACL user our tooling authenticates as (the ``default`` user is off).
+ADMIN_USER = "admin"
+
+
+def admin_password_shell(conf: str = ACL_CONF) -> str:
+    """Shell that prints the host-generated admin password from ``conf`` (nothing when the
+    password lives in a secrets backend and ``conf`` holds only its hash)."""
+    return f"sed -n 's/^user {ADMIN_USER} on >\\([^ ]*\\) .*/\\1/p' {shlex.quote(conf)} 2>/dev/null"
+
+
+def admin_auth_shell(conf: str = ACL_CONF) -> str:
+    """Shell that exports ``REDISCLI_AUTH`` (environment, never argv) with the admin password
+    when the host has it; follow it with ``redis-cli --user admin`` (:data:`ADMIN_CLI`)."""
+    return f'a=$({admin_password_shell(conf)}); if [ -n "$a" ]; then export REDISCLI_AUTH="$a"; fi;'
+
+
+#: redis-cli as the admin user (password from ``REDISCLI_AUTH``).
+ADMIN_CLI = f"redis-cli --no-auth-warning --user {ADMIN_USER}"
+
+
+def default_user_state(fact: dict) -> str:
+    """``on``/``off`` of Redis' ``default`` user from a ``RedisAclUsers`` fact: live when the
+    admin could ask Redis, else as configured (no ``user default`` line: on)."""
+    live = fact.get("live") or {}
+    if "default" in live:
+        return live["default"]
+    return (fact.get("configured") or {}).get("default", "on")
+
+
+class RedisAclUsers(FactBase):
+    """
+    Redis ACL users and whether each is ``on`` or ``off``: as configured (``user`` lines of
+    ``redis.conf`` and its includes, ``requirepass`` present or not) and, when the host holds
+    the admin password (``conf``), live from ``ACL LIST``. Only names and on/off leave the
+    host, never a password or hash.
+
+    .. code:: python
+
+        {"installed": True, "configured": {"default": "off", "admin": "on"},
+         "requirepass": False, "live": {"default": "off", "admin": "on"}, "live_error": ""}
+    """
+
+    @staticmethod
+    def default() -> dict:
+        return {"installed": False}
+
+    def command(self, config: str = "/etc/redis/redis.conf", conf: str = ACL_CONF) -> StringCommand:
+        users = (
+            'awk \'$1=="user"{s="unset"; for(i=3;i<=NF;i++) if($i=="on"||$i=="off") s=$i;'
+            ' print "conf:" $2 " " s} $1=="requirepass"{print "#requirepass"}\''
+        )
+        return StringCommand(
+            f"c={shlex.quote(config)};",
+            'if [ ! -f "$c" ]; then echo "#absent"; exit 0; fi; echo "#present";',
+            EXPAND_INCLUDES,
+            f'"$c" | {users};',
+            redis_target_shell(config),
+            admin_auth_shell(conf),
+            f' if [ -n "$a" ]; then timeout 5 {ADMIN_CLI} $t ACL LIST 2>&1 |',
+            'awk \'$1=="user"{print "live:" $2 " " $3; next}'
+            ' {print "#live-error:" substr($0, 1, 60)}\'; fi',
+        )
+
+    def process(self, output: list[str]) -> dict:
+        if "#absent" in output:
+            return self.default()
+        configured: dict[str, str] = {}
+        live: dict[str, str] = {}
+        errors = [line.split(":", 1)[1] for line in output if line.startswith("#live-error:")]
+        for line in output:
+            prefix, _, rest = line.partition(":")
+            name, _, state = rest.partition(" ")
+            if prefix == "conf":
+                configured[name] = state
+            elif prefix == "live":
+                live[name] = state
+        return {
+            "installed": True,
+            "configured": configured,
+            "requirepass": "#requirepass" in output,
+            "live": live or None,
+            "live_error": errors[0] if errors else "",
         }

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from hardening.errors import HardeningError
+from hardening.facts.redis import ADMIN_USER
 from hardening.facts.secrets import MARKER_FILE
 from hardening.secrets import Record, SecretsBackend, SecretsBackendError, generate_password
 
@@ -103,14 +104,21 @@ EXPORTER_ACL = (
 )
 
 
+#: The ``default`` user: off, no password, no keys, no commands (persisted and at runtime).
+DEFAULT_OFF_ACL = "off resetpass resetkeys resetchannels -@all"
+#: ACL rules of the admin user our tooling authenticates as.
+ADMIN_ACL = "~* &* +@all"
+
+
 def redis_acl_conf(
     admin_password: str,
     app_passwords: list[str],
     app_user: str = "app",
     exporter_password: str = "",
 ) -> str:
-    """The Redis include file: ``default`` with the admin password, ``app`` with 1-2 passwords
-    (no dangerous commands), and ``exporter`` (introspection only) when it has a password."""
+    """The Redis include file: ``default`` off, ``admin`` with the admin password, ``app`` with
+    1-2 passwords (no dangerous commands), and ``exporter`` (introspection only) when it has a
+    password."""
     app = " ".join(redis_password_hash(password) for password in app_passwords)
     exporter = (
         f"user exporter on {redis_password_hash(exporter_password)} {EXPORTER_ACL}\n"
@@ -119,7 +127,8 @@ def redis_acl_conf(
     )
     return (
         "# managed by hardening: password hashes only; values live in the secrets backend\n"
-        f"user default on {redis_password_hash(admin_password)} ~* &* +@all\n"
+        f"user default {DEFAULT_OFF_ACL}\n"
+        f"user {ADMIN_USER} on {redis_password_hash(admin_password)} {ADMIN_ACL}\n"
         f"user {app_user} on {app} {APP_ACL}\n" + exporter
     )
 
@@ -223,9 +232,10 @@ class PostgresAB:
 
 @dataclass
 class RedisAcl:
-    """ACL user ``app`` with two passwords during the overlap.
+    """ACL user ``app`` with two passwords during the overlap, changed through the ``admin``
+    user's connection (``AUTH admin`` on redis-cli's stdin, never argv).
 
-    + admin_password: the ``default`` user's password (from the backend)
+    + admin_password: the ``admin`` user's password (from the backend)
     + exporter_password: the ``exporter`` user's password, kept in the persisted file
     + conf: the include file that persists the ACL users
     """
@@ -243,7 +253,7 @@ class RedisAcl:
     def _set(self, runner: Runner, passwords: list[str], what: str) -> None:
         hashes = " ".join(redis_password_hash(p) for p in passwords)
         commands = (
-            f"AUTH default {self.admin_password}\n"
+            f"AUTH {ADMIN_USER} {self.admin_password}\n"
             f"ACL SETUSER {self.user} on resetpass {hashes} {APP_ACL}\n"
         )
         output = _must(runner, what, self._cli(), commands)

@@ -12,6 +12,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from hardening.facts.redis import admin_password_shell
 from hardening.reports.json_report import load_schema
 from tests.integration.harden_helpers import (
     audit_json,
@@ -96,7 +97,7 @@ def test_harden_makes_the_checks_pass_and_a_rerun_changes_nothing(bed, tmp_path:
 
 
 def test_secrets_never_leak(bed, tmp_path: Path) -> None:
-    secret = bed.run("tb1", "cat /etc/redis/hardening-auth.conf").split()[1]
+    secret = bed.run("tb1", admin_password_shell()).strip()  # Redis admin user
     assert len(secret) == 40
     assert bed.run("tb1", "stat -c %a:%U /etc/redis/hardening-auth.conf").strip() == "640:redis"
     outputs = [bed.pyinfra("deploys/harden.py", "-vvv", "--diff")]

@@ -107,7 +107,7 @@ def _pyinfra(bed, *args):
 def _values(bao) -> list[str]:
     client = hvac.Client(url=f"http://127.0.0.1:{bao['port']}", token=bao["root"])
     found = []
-    for name in ("tb1/postgres-app", "tb1/redis-app", "tb1/redis-default", "tb1/jwt-keys"):
+    for name in ("tb1/postgres-app", "tb1/redis-app", "tb1/redis-admin", "tb1/jwt-keys"):
         data = client.secrets.kv.v2.read_secret_version(
             path=f"hardening/{name}", raise_on_deleted_version=False
         )["data"]["data"]
@@ -269,7 +269,7 @@ class SshRunner:
 def test_crash_at_every_step_resumes_without_losing_a_credential(bed, bao, monkeypatch) -> None:
     monkeypatch.setenv("VAULT_TOKEN", bao["token"])
     backend = backend_from_config(bed.config)
-    admin = backend.load("tb1/redis-default").current["password"]
+    admin = backend.load("tb1/redis-admin").current["password"]
     runner = SshRunner(bed)
     for kind, driver in (("postgres-app", PostgresAB()), ("redis-app", RedisAcl(admin))):
         name = f"tb1/{kind}"
@@ -359,7 +359,7 @@ def test_kill_9_at_every_step_loses_no_credential_and_no_login(bed, bao, monkeyp
     always logs in; a killed rotation is rolled forward, never regenerated."""
     monkeypatch.setenv("VAULT_TOKEN", bao["token"])
     backend = backend_from_config(bed.config)
-    admin = backend.load("tb1/redis-default").current["password"]
+    admin = backend.load("tb1/redis-admin").current["password"]
     drivers = {"tb1/postgres-app": PostgresAB(), "tb1/redis-app": RedisAcl(admin)}
     runner = SshRunner(bed)
     client = _start_client(bed, bao, 900)

@@ -117,15 +117,16 @@ def test_web_config_is_validated_where_promtool_exists() -> None:
 
 
 def test_redis_exporter_password_is_copied_on_the_host_never_in_a_command() -> None:
-    state = {"requirepass": True, "synced": False, "mode": "644"}
+    state = {"host_password": True, "synced": False, "mode": "644", "user": ""}
     fake = FakeHost(ServiceArgs=[], RedisExporterAuth=state)
     (copy,) = (text(c) for c in commands(monitoring.redis_exporter_auth, fake))
-    assert copy.startswith("a=$(sed -n 's/^requirepass //p' /etc/redis/hardening-auth.conf )")
-    assert copy.index("chmod 0600") < copy.index("printf")
+    assert copy.startswith("a=$(sed -n 's/^user admin on >")
+    assert copy.index("chmod 0600") < copy.index("printf") and "REDIS_USER=admin" in copy
     assert copy.endswith("systemctl restart prometheus-redis-exporter")
+    synced = {"host_password": True, "synced": True, "mode": "600", "user": "admin"}
     for current, why in (
-        ({"requirepass": True, "synced": True, "mode": "600"}, "holds Redis' current password"),
-        ({"requirepass": False, "synced": False, "mode": "644"}, "no requirepass"),
+        (synced, "holds Redis' current admin credential"),
+        ({"host_password": False, "synced": False, "mode": "644"}, "no admin password"),
     ):
         fake = FakeHost(ServiceArgs=[], RedisExporterAuth=current)
         assert commands(monitoring.redis_exporter_auth, fake) == []
@@ -136,14 +137,14 @@ def test_facts_parse_args_and_auth_state() -> None:
     assert ServiceArgs().process(["#absent"]) is None
     assert ServiceArgs().process(["#present"]) == []
     assert ServiceArgs().process(["#present", 'ARGS="--a=1 --b="']) == ["--a=1", "--b="]
-    assert RedisExporterAuth().process(["requirepass", "synced", "mode:600"]) == {
-        "requirepass": True,
+    assert RedisExporterAuth().process(["host_password", "synced", "mode:600"]) == {
+        "host_password": True,
         "synced": True,
         "mode": "600",
         "user": "",
         "password_sha256": "",
     }
-    assert RedisExporterAuth().process(["mode:"])["requirepass"] is False
+    assert RedisExporterAuth().process(["mode:"])["host_password"] is False
     command = RedisExporterAuth().command("/etc/default/r", "/etc/redis/a.conf").get_raw_value()
     assert "echo $a" not in command
     # the only printf of the password feeds sha256sum: its value never reaches the output

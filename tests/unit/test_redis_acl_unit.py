@@ -1,5 +1,5 @@
-"""Redis ACL users from the secrets backend: app without dangerous commands, exporter
-with introspection only; the exporter's environment file compared by hash."""
+"""Redis ACL users from the secrets backend: default off, admin, app without dangerous
+commands, exporter with introspection only; the exporter's environment file compared by hash."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from hardening.rotation import redis_acl_conf, redis_password_hash
 def test_acl_conf_limits_app_and_exporter() -> None:
     conf = redis_acl_conf("admin-pw", ["old-pw", "new-pw"], exporter_password="exp-pw")
     lines = conf.splitlines()
-    assert lines[1] == f"user default on {redis_password_hash('admin-pw')} ~* &* +@all"
-    app = lines[2]
+    assert lines[1] == "user default off resetpass resetkeys resetchannels -@all"
+    assert lines[2] == f"user admin on {redis_password_hash('admin-pw')} ~* &* +@all"
+    app = lines[3]
     assert app.startswith("user app on ") and app.endswith("+@all -@dangerous")
     assert redis_password_hash("old-pw") in app and redis_password_hash("new-pw") in app
-    exporter = lines[3]
+    exporter = lines[4]
     assert exporter.startswith(f"user exporter on {redis_password_hash('exp-pw')} ")
     assert "-@all" in exporter and "+info" in exporter and "~" not in exporter
     assert "pw" not in conf.replace("#", "")  # hashes only, never a password
@@ -30,7 +31,7 @@ def test_exporter_auth_fact_reads_user_hash_and_mode() -> None:
     digest = hashlib.sha256(b"exp-pw").hexdigest()
     parsed = RedisExporterAuth().process([f"pwsha:{digest}", "user:exporter", "mode:600"])
     assert parsed == {
-        "requirepass": False,
+        "host_password": False,
         "synced": False,
         "mode": "600",
         "user": "exporter",

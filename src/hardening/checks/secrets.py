@@ -8,7 +8,7 @@ import time
 from hardening.checks import HostContext, check
 from hardening.facts.envfile import EnvFileSummary
 from hardening.facts.postgres import PostgresDefaultLogins, PostgresHbaRules
-from hardening.facts.redis import RedisAuthState
+from hardening.facts.redis import RedisAclUsers, RedisAuthState, default_user_state
 from hardening.facts.secrets import SecretsMarker
 from hardening.facts.timers import HardeningTimers
 from hardening.results import Outcome
@@ -48,7 +48,13 @@ def _redis_findings(ctx: HostContext) -> tuple[list[str], list[str]]:
     problems += [
         f"Redis accepts the default password {p!r}" for p in auth["accepted_default_passwords"]
     ]
-    return problems, [] if problems else ["Redis: requires a non-default password"]
+    acl = ctx.fact(RedisAclUsers)
+    if acl.get("installed") and default_user_state(acl) == "on":
+        problems.append("ACL default user is on")
+    fine = "Redis: requires a non-default password"
+    if acl.get("installed") and not problems:
+        fine += f"; ACL default user is off ({'live' if acl.get('live') else 'configured'})"
+    return problems, [] if problems else [fine]
 
 
 def _jwt_summary(ctx: HostContext) -> tuple[str, dict | None, str]:

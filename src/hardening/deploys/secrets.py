@@ -12,8 +12,8 @@ from pyinfra.api import deploy
 from pyinfra.operations import python
 
 from hardening.deploys._common import in_groups
+from hardening.deploys.redis import acl_users
 from hardening.operations import postgres as postgres_ops
-from hardening.operations import redis as redis_ops
 from hardening.operations import secrets as secrets_ops
 from hardening.rotation import JwtKeys
 from hardening.settings import setting
@@ -43,9 +43,9 @@ def _credential_kinds() -> tuple[str, ...]:
 def default_passwords() -> None:
     # wherever the service is installed, not only in its group: a forgotten Redis counts too
     postgres_ops.no_default_logins(name="PostgreSQL: no default or trust logins")
+    acl_users()
     config = setting(host.data, "secrets_backend")
     if not config:
-        redis_ops.require_password(name="Redis: requires a generated password")
         return
     kinds = _credential_kinds()
     if "postgres-app" in kinds:
@@ -53,9 +53,6 @@ def default_passwords() -> None:
             name="PostgreSQL: app_a/app_b login roles from the secrets backend",
             backend_config=config,
         )
-    redis_ops.acl_from_backend(
-        name="Redis: ACL users from the secrets backend", backend_config=config
-    )
     keys = _jwt_keys()
     if keys:
         secrets_ops.jwt_keys(

@@ -4,6 +4,7 @@ eviction and persistence as declared."""
 from __future__ import annotations
 
 import hashlib
+import shlex
 from collections.abc import Generator
 from typing import Any
 
@@ -14,14 +15,98 @@ from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.files import File, FindInFile, Sha1File, Sha256File
 from pyinfra.operations import systemd
 
-from hardening.facts.redis import RedisConfig
+from hardening.facts.redis import (
+    ACL_CONF,
+    ADMIN_CLI,
+    ADMIN_USER,
+    RedisAclUsers,
+    RedisConfig,
+    admin_auth_shell,
+    admin_password_shell,
+    redis_target_shell,
+)
 from hardening.operations._render import render, sha1
 from hardening.operations.secrets import backend, ensure_credential
-from hardening.rotation import RedisAcl, redis_acl_conf, write_file_command
+from hardening.rotation import (
+    ADMIN_ACL,
+    DEFAULT_OFF_ACL,
+    RedisAcl,
+    redis_acl_conf,
+    write_file_command,
+)
 from hardening.secrets import generate_password
 
-#: Redis configuration fragment holding ``requirepass``; 0640 redis:redis.
-SECRETS_CONF = "/etc/redis/hardening-auth.conf"
+#: Redis configuration fragment holding the ACL users (``default`` off, ``admin``, and with a
+#: secrets backend ``app`` and ``exporter``); 0640 redis:redis.
+SECRETS_CONF = ACL_CONF
+#: redis-cli as the ``default`` user (or whoever ``REDISCLI_AUTH`` is), connection flags in ``$t``
+#: (:func:`~hardening.facts.redis.redis_target_shell`: plaintext port, else the TLS port).
+_CLI = "timeout 5 redis-cli --no-auth-warning $t"
+
+
+def _acl_done(acl: dict, live: bool) -> bool:
+    """Whether ``RedisAclUsers`` shows ``default`` off and ``admin`` on, configured (no
+    ``requirepass`` left) and, when ``live``, at runtime too."""
+    wanted = {"default": "off", ADMIN_USER: "on"}
+    states = [acl.get("configured") or {}] + ([acl.get("live") or {}] if live else [])
+    return not acl.get("requirepass") and all(
+        state.get(name) == value for state in states for name, value in wanted.items()
+    )
+
+
+def admin_acl_script(
+    config: str, secrets_conf: str, runtime: bool, service: str = "redis-server"
+) -> str:
+    """Shell: the admin user with a password generated on the host (kept when ``secrets_conf``
+    has one), and the ``default`` user off, persisted in ``secrets_conf`` (0640 redis).
+
+    With ``runtime`` (Redis is running) the admin user is created with ``ACL SETUSER``
+    (authenticated with the old ``requirepass`` on stdin/environment) and must log in *before*
+    the file is written and ``default`` is switched off; if it does not, nothing is changed
+    and the script fails. Passwords are never in argv: ``printf`` is a shell builtin and
+    redis-cli reads ``REDISCLI_AUTH``."""
+    quoted = shlex.quote(secrets_conf)
+    header = "# managed by hardening: the default user is off; our tooling logs in as admin"
+    lines = shlex.quote(f"{header}\nuser default {DEFAULT_OFF_ACL}\n")
+    admin_line = shlex.quote(f"user {ADMIN_USER} on >%s {ADMIN_ACL}\\n")
+    write = (
+        f"tmp={shlex.quote(secrets_conf + '.hardening-tmp')};"
+        f' (umask 077; printf %s {lines} > "$tmp"; printf {admin_line} "$pw" >> "$tmp")'
+        f' && chown redis:redis "$tmp" && chmod 0640 "$tmp" && mv -f "$tmp" {quoted}'
+    )
+    script = (
+        redis_target_shell(config) + f" old=$(sed -n 's/^requirepass //p' {quoted} 2>/dev/null);"
+        f" pw=$({admin_password_shell(secrets_conf)});"
+        ' [ -n "$pw" ] || pw=$(head -c 64 /dev/urandom | base64 | tr -dc A-Za-z0-9 | head -c 40);'
+        f' admin() {{ REDISCLI_AUTH="$pw" {_CLI} --user {ADMIN_USER} "$@"; }};'
+    )
+    if not runtime:
+        return f"{script} {write} && {_include_shell(config, secrets_conf)}"
+    create = shlex.quote(f"ACL SETUSER {ADMIN_USER} on >%s {ADMIN_ACL}\\n")
+    disable = shlex.quote(
+        f"ACL SETUSER default {DEFAULT_OFF_ACL}\n"
+        'CONFIG SET requirepass ""\nACL SETUSER default resetpass\n'
+    )
+    as_old = f'(if [ -n "$old" ]; then export REDISCLI_AUTH="$old"; fi; {_CLI} >/dev/null 2>&1)'
+    # a failed AUTH leaves redis-cli connected as `default`: only WHOAMI proves the login
+    is_admin = f'[ "$(admin ACL WHOAMI 2>/dev/null)" = {ADMIN_USER} ]'
+    return (
+        f'{script} {is_admin} || printf {create} "$pw" | {as_old};'
+        f" {is_admin} || {{ echo 'Redis: the admin user does not log in:"
+        " the default user is left as it was' >&2; exit 1; };"
+        f" {write} && {_include_shell(config, secrets_conf)} &&"
+        f' if [ "$(printf %s {disable} | admin 2>&1 | tr -d "\\n")" != OKOKOK ]; then'
+        f" systemctl restart {service}; {is_admin}; fi"
+    )
+
+
+def _include_shell(config: str, secrets_conf: str) -> str:
+    """Shell: append ``include secrets_conf`` to ``config`` unless it is there."""
+    include = shlex.quote(f"include {secrets_conf}")
+    return (
+        f"{{ grep -qxF {include} {shlex.quote(config)} ||"
+        f" printf '\\n%s\\n' {include} >> {shlex.quote(config)}; }}"
+    )
 
 
 @operation()
@@ -31,42 +116,42 @@ def require_password(
     service: str = "redis-server",
 ):
     """
-    Make Redis refuse clients that do not authenticate.
+    Make Redis refuse clients that do not authenticate: the ``default`` user is off (no
+    password, no commands) and our tooling logs in as the ACL user ``admin``.
 
-    A 40-character password is generated *on the host* from ``/dev/urandom`` into
-    ``secrets_conf`` (mode 0640, owner redis) the first time; it never crosses
-    the network or appears in a command line. ``redis.conf`` includes that file.
-    Redis is restarted only when something changed.
+    A 40-character admin password is generated *on the host* from ``/dev/urandom`` into
+    ``secrets_conf`` (mode 0640, owner redis) the first time (an old ``requirepass`` there is
+    replaced); it never crosses the network or appears in a command line. ``redis.conf``
+    includes that file. A running Redis gets the change with ``ACL SETUSER`` (the admin user
+    is created and logs in before ``default`` is switched off; no restart); a stopped one is
+    started.
 
     + config: the main redis.conf
-    + secrets_conf: file that receives ``requirepass``
-    + service: systemd unit to restart after a change
+    + secrets_conf: file that holds the ACL users
+    + service: systemd unit
 
     **Example:**
 
     .. code:: python
 
-        redis.require_password(name="Redis requires a password")
+        redis.require_password(name="Redis: default user off, admin user")
     """
-    if not host.get_fact(File, path=config):
+    fact = host.get_fact(RedisConfig, config=config)
+    if not fact["installed"]:
         host.noop(f"Redis is not installed here ({config} does not exist)")
         return
-    changed = False
-    if not host.get_fact(File, path=secrets_conf):
-        changed = True
-        yield StringCommand(
-            "umask 077; pw=$(head -c 64 /dev/urandom | base64 | tr -dc A-Za-z0-9 | head -c 40)"
-            " && printf 'requirepass %s\\n' \"$pw\" >",
-            QuoteString(secrets_conf),
-            "&& chown redis:redis",
-            QuoteString(secrets_conf),
-            "&& chmod 0640",
-            QuoteString(secrets_conf),
-        )
+    acl = host.get_fact(RedisAclUsers, config=config, conf=secrets_conf)
+    running = fact["active"]
+    if _acl_done(acl, live=running):
+        host.noop(f"the default user is off, {ADMIN_USER} logs in ({secrets_conf})")
+        changed = False
     else:
-        host.noop(f"{secrets_conf} exists")
-    changed = (yield from _include(config, secrets_conf)) or changed
-    yield from systemd.service._inner(service, running=True, enabled=True, restarted=changed)
+        changed = True
+        # the script adds the include itself, before any restart it may need
+        yield StringCommand(admin_acl_script(config, secrets_conf, running, service))
+    included = False if changed else (yield from _include(config, secrets_conf))
+    restart = (changed or included) and not running
+    yield from systemd.service._inner(service, running=True, enabled=True, restarted=restart)
 
 
 def _include(config: str, secrets_conf: str) -> Generator[Any, None, bool]:
@@ -79,6 +164,24 @@ def _include(config: str, secrets_conf: str) -> Generator[Any, None, bool]:
     return True
 
 
+def _restart_verified(config: str, secrets_conf: str, service: str) -> str:
+    """Shell: restart ``service``; unless the admin user (password on stdin) logs in, put the
+    previous ``secrets_conf`` back (or drop the new file and its include) and restart again."""
+    quoted, previous = shlex.quote(secrets_conf), shlex.quote(secrets_conf + ".previous")
+    include = shlex.quote(f"\\|^include {secrets_conf}$|d")
+    return (
+        f"IFS= read -r p; systemctl restart {service}; {redis_target_shell(config)}"
+        f' if [ "$(REDISCLI_AUTH="$p" {_CLI} --user {ADMIN_USER} ACL WHOAMI 2>/dev/null)"'
+        f" = {ADMIN_USER} ];"
+        f" then rm -f {previous}; else"
+        f" if [ -f {previous} ]; then mv -f {previous} {quoted};"
+        f" else rm -f {quoted}; sed -i {include} {shlex.quote(config)}; fi;"
+        f" systemctl restart {service};"
+        " echo 'Redis: the admin user does not log in with the new ACL file:"
+        " the previous one is back' >&2; exit 1; fi"
+    )
+
+
 @operation()
 def acl_from_backend(
     backend_config: dict[str, Any],
@@ -87,14 +190,15 @@ def acl_from_backend(
     service: str = "redis-server",
 ):
     """
-    Redis users whose passwords live in the secrets backend.
+    Redis users whose passwords live in the secrets backend, the ``default`` user off.
 
-    ``default`` (admin), ``app`` (the application, no dangerous commands) and ``exporter``
+    ``admin`` (our tooling), ``app`` (the application, no dangerous commands) and ``exporter``
     (the Redis exporter, introspection only) get passwords generated into the backend
-    (``<host>/redis-default``, ``<host>/redis-app``, ``<host>/redis-exporter``) first;
-    ``secrets_conf`` (0640 redis) then holds only their SHA-256 hashes as ``user`` lines, plus the
-    previous ``app`` password while a rotation's grace period lasts. Redis restarts
-    only when the file changed.
+    (``<host>/redis-admin``, ``<host>/redis-app``, ``<host>/redis-exporter``) first;
+    ``secrets_conf`` (0640 redis) then holds only their SHA-256 hashes as ``user`` lines, plus
+    the previous ``app`` password while a rotation's grace period lasts, and ``user default
+    off``. Redis restarts only when the file changed; unless ``admin`` then logs in, the
+    previous file is put back (``default`` as it was).
 
     + backend_config: the ``secrets_backend`` setting
     + config: the main redis.conf
@@ -112,7 +216,7 @@ def acl_from_backend(
         return
     chosen = backend(backend_config)
     admin = ensure_credential(
-        chosen, "redis-default", lambda: {"username": "default", "password": generate_password()}
+        chosen, "redis-admin", lambda: {"username": ADMIN_USER, "password": generate_password()}
     )
     app = ensure_credential(chosen, RedisAcl.kind, RedisAcl("").first_value)
     exporter = ensure_credential(
@@ -127,11 +231,21 @@ def acl_from_backend(
     changed = False
     if host.get_fact(Sha256File, path=secrets_conf) != hashlib.sha256(content.encode()).hexdigest():
         changed = True
-        yield StringCommand(write_file_command(secrets_conf, "redis:redis", "0640"), _stdin=content)
+        quoted = shlex.quote(secrets_conf)
+        yield StringCommand(
+            f"{{ [ ! -f {quoted} ] || cp -a {quoted} {quoted}.previous; }} && "
+            + write_file_command(secrets_conf, "redis:redis", "0640"),
+            _stdin=content,
+        )
     else:
         host.noop(f"{secrets_conf} has the backend's users")
     changed = (yield from _include(config, secrets_conf)) or changed
-    yield from systemd.service._inner(service, running=True, enabled=True, restarted=changed)
+    if changed:
+        yield StringCommand(
+            _restart_verified(config, secrets_conf, service),
+            _stdin=admin.current["password"] + "\n",
+        )
+    yield from systemd.service._inner(service, running=True, enabled=True)
 
 
 #: Redis include file with interfaces, memory limit, eviction and persistence; 0640 redis.
@@ -189,18 +303,17 @@ def maxmemory_for(mem_total: int | None, percent: int) -> int:
 
 
 def _runtime_apply(content: str, service: str) -> str:
-    """Shell: ``CONFIG SET`` the include file's runtime values (authenticated with the
-    ``requirepass`` of the secrets work through the environment, never argv); restart Redis
-    when that is refused (e.g. ACL users whose passwords only the secrets backend knows)."""
+    """Shell: ``CONFIG SET`` the include file's runtime values (as the ``admin`` user, its
+    host-generated password through the environment, never argv); restart Redis when that is
+    refused (e.g. an admin password only the secrets backend knows)."""
     values = []
     for line in content.splitlines():
         key, _, value = line.partition(" ")
         if key in ("maxmemory", "maxmemory-policy", "save", "appendonly", "protected-mode"):
             values.append(line)
     return (
-        f"a=$(sed -n 's/^requirepass //p' {SECRETS_CONF} 2>/dev/null);"
-        ' if [ -n "$a" ]; then export REDISCLI_AUTH="$a"; fi;'
-        f' [ "$(timeout 5 redis-cli --no-auth-warning -h 127.0.0.1 -p 6379 CONFIG SET'
+        admin_auth_shell(SECRETS_CONF)
+        + f' [ "$(timeout 5 {ADMIN_CLI} -h 127.0.0.1 -p 6379 CONFIG SET'
         f' {" ".join(values)} 2>/dev/null)" = OK ] || systemctl restart {service}'
     )
 

@@ -168,9 +168,9 @@ def drivers(
     if "postgres-app" in kinds:
         found["postgres-app"] = PostgresAB()
     if "redis-app" in kinds:
-        admin = chosen.load(credential_name("redis-default"))
+        admin = chosen.load(credential_name("redis-admin"))
         if not admin.exists:
-            raise OperationError("redis-default is not in the backend: run deploys/secrets.py")
+            raise OperationError("redis-admin is not in the backend: run deploys/secrets.py")
         exporter = chosen.load(credential_name("redis-exporter"))
         found["redis-app"] = RedisAcl(
             admin.current["password"],
