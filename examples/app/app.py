@@ -18,7 +18,13 @@ With JWT_KEYS_FILE (a JWKS-like ``{"current": kid, "keys": {kid: key}}`` kept by
 toolkit's key rotation) session tokens are HS256 JWTs signed with the ``current`` key and
 carrying its ``kid``; a token verifies with any key still listed. The file is read again
 when it changes, so a rotation needs no restart. Without it JWT_SECRET signs and verifies.
-- ``GET /metrics``: Prometheus text format
+- ``GET /metrics``: Prometheus text format: ``http_requests_total{code,path}``,
+  ``http_request_duration_seconds`` (histogram), ``websocket_connections_total`` (opened),
+  ``websocket_disconnections_total`` (ended without a normal close from the client: close
+  codes other than 1000/1001, timeouts, resets), ``api_rate_limit_limit`` (requests per
+  minute a client may send to /api/: APP_RATE_LIMIT_PER_SECOND, nginx's limit_req rate,
+  times 60) and ``api_rate_limit_remaining`` (what the busiest client has left of it over
+  the last minute; clients by nginx's X-Real-IP)
 - static files of APP_STATIC_DIR (``/``, ``/sw.js``, ``/static/...``)
 
 Each request is exported as an OTLP/HTTP JSON span to OTLP_ENDPOINT when it is set
@@ -58,6 +64,10 @@ ROUTES = (
     "/api/session",
 )
 SESSION_SECONDS = 3600
+#: Close codes of a normal end of a WebSocket (1005: a close frame without a code).
+NORMAL_CLOSE = (1000, 1001, 1005)
+#: Window of the API rate-limit gauges, in seconds.
+RATE_WINDOW = 60
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "application/javascript",
@@ -103,10 +113,14 @@ def read_frame(read) -> tuple[int, bytes]:
 
 
 class Metrics:
-    """Request counters and a latency histogram, rendered in Prometheus text format."""
+    """Request counters, a latency histogram, WebSocket counters and the API rate-limit
+    gauges, rendered in Prometheus text format."""
 
-    def __init__(self) -> None:
+    def __init__(self, rate_per_second: int = 10) -> None:
         self.lock = threading.Lock()
+        self.rate_limit = rate_per_second * RATE_WINDOW
+        #: client -> (window number, requests in it, requests in the window before)
+        self.api_clients: dict[str, tuple[int, int, int]] = {}
         self.requests: dict[tuple[str, str], int] = {}
         self.buckets = [0] * len(BUCKETS)
         self.count = 0
@@ -125,13 +139,41 @@ class Metrics:
                     self.buckets[index] += 1
 
     def websocket(self, opened: bool) -> None:
+        """A WebSocket connection opened, or (``False``) ended without a normal close."""
         with self.lock:
             if opened:
                 self.ws_open += 1
             else:
                 self.ws_closed += 1
 
-    def render(self) -> str:
+    def api_request(self, client: str, now: float) -> None:
+        """Count one /api/ request of ``client`` at ``now`` (Unix time)."""
+        window = int(now // RATE_WINDOW)
+        with self.lock:
+            last, current, previous = self.api_clients.get(client, (window, 0, 0))
+            if window != last:
+                current, previous = 0, (current if window == last + 1 else 0)
+            self.api_clients[client] = (window, current + 1, previous)
+
+    def api_rate_remaining(self, now: float) -> int:
+        """What the busiest client has left of ``rate_limit`` over the last window (sliding
+        estimate: the previous window weighted by the part of it still inside)."""
+        window, elapsed = divmod(now, RATE_WINDOW)
+        busiest = 0.0
+        with self.lock:
+            for client, (last, current, previous) in list(self.api_clients.items()):
+                if last == int(window):
+                    used = current + previous * (1 - elapsed / RATE_WINDOW)
+                elif last == int(window) - 1:
+                    used = current * (1 - elapsed / RATE_WINDOW)
+                else:
+                    del self.api_clients[client]
+                    continue
+                busiest = max(busiest, used)
+        return max(0, self.rate_limit - round(busiest))
+
+    def render(self, now: float | None = None) -> str:
+        remaining = self.api_rate_remaining(time.time() if now is None else now)
         with self.lock:
             lines = [
                 "# HELP http_requests_total HTTP requests by status code and route.",
@@ -150,9 +192,14 @@ class Metrics:
             lines.append(f"http_request_duration_seconds_count {self.count}")
             for name, value, text in (
                 ("websocket_connections_total", self.ws_open, "WebSocket connections opened."),
-                ("websocket_disconnections_total", self.ws_closed, "WebSocket connections closed."),
+                ("websocket_disconnections_total", self.ws_closed, "WebSocket connections lost."),
             ):
                 lines += [f"# HELP {name} {text}", f"# TYPE {name} counter", f"{name} {value}"]
+            for name, value, text in (
+                ("api_rate_limit_limit", self.rate_limit, "Requests per minute per client."),
+                ("api_rate_limit_remaining", remaining, "Left for the busiest client."),
+            ):
+                lines += [f"# HELP {name} {text}", f"# TYPE {name} gauge", f"{name} {value}"]
             return "\n".join(lines) + "\n"
 
 
@@ -315,7 +362,7 @@ class App:
         self.keyring = JwtKeyring(environ.get("JWT_KEYS_FILE", ""), self.jwt_secret)
         self.static_dir = Path(environ.get("APP_STATIC_DIR", "/srv/hardening-demo-app/static"))
         self.max_upload = int(environ.get("APP_MAX_UPLOAD_BYTES", str(10 * 1024 * 1024)))
-        self.metrics = Metrics()
+        self.metrics = Metrics(int(environ.get("APP_RATE_LIMIT_PER_SECOND") or 10))
         self.tracer = Tracer(environ.get("OTLP_ENDPOINT", ""))
         self.items: list[dict] = []
         self.lock = threading.Lock()
@@ -377,6 +424,9 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._json(500, {"error": "internal error"})
         end = time.time()
+        if path.startswith("/api/"):
+            client = self.headers.get("X-Real-IP") or self.client_address[0]
+            self.app.metrics.api_request(client, start)
         self.app.metrics.observe(route_of(path), self._code, end - start)
         self.app.tracer.span(self.command, path, self._code, start, end)
 
@@ -484,14 +534,18 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.app.metrics.websocket(True)
         self.connection.settimeout(60)
+        code = None
         try:
-            self._echo()
+            code = self._echo()
         except (OSError, ValueError, struct.error):
             pass
         finally:
-            self.app.metrics.websocket(False)
+            if code not in NORMAL_CLOSE:
+                self.app.metrics.websocket(False)
 
-    def _echo(self) -> None:
+    def _echo(self) -> int:
+        """Echo frames until the client closes; its close code."""
+
         def read(size: int) -> bytes:
             data = self.rfile.read(size)
             if len(data) != size:
@@ -502,7 +556,7 @@ class Handler(BaseHTTPRequestHandler):
             opcode, payload = read_frame(read)
             if opcode == 0x8:
                 self.wfile.write(encode_frame(0x8, payload[:2]))
-                return
+                return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
             reply = {0x1: 0x1, 0x2: 0x2, 0x9: 0xA}.get(opcode)
             if reply is not None:
                 self.wfile.write(encode_frame(reply, payload))

@@ -16,6 +16,7 @@ Metric names and their sources are documented in ``docs/alerts.md``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -228,3 +229,31 @@ def by_item() -> dict[str, AlertSpec]:
 def normalise(expr: str) -> str:
     """An expression without whitespace, for comparing against ``must_contain``."""
     return "".join(expr.split())
+
+
+#: Items whose rules read series of the reference application's ``/metrics`` (Prometheus job
+#: ``app``, scraped through nginx on the web hosts).
+APP_ITEMS = (
+    "MON-CRIT-01",
+    "MON-CRIT-06",
+    "MON-WARN-01",
+    "MON-WARN-02",
+    "MON-WARN-05",
+    "MON-INFO-03",
+)
+#: Label matchers, range selectors and grouping clauses: never metric names.
+_NOT_SERIES = re.compile(r"\{[^}]*\}|\[[^\]]*\]|\b(?:by|without|on|ignoring)\s*\([^)]*\)")
+_NAME = re.compile(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\b(?!\s*\()")
+_KEYWORDS = {"and", "or", "unless", "offset", "bool", "group_left", "group_right"}
+
+
+def rule_metrics(item: str) -> set[str]:
+    """Metric names the rule of ``item`` reads.
+
+    **Example:**
+
+    >>> sorted(rule_metrics("MON-CRIT-06"))
+    ['websocket_connections_total', 'websocket_disconnections_total']
+    """
+    names = _NAME.findall(_NOT_SERIES.sub(" ", by_item()[item].expr))
+    return set(names) - _KEYWORDS

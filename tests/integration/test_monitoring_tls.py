@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 import pytest
 
+from hardening.facts.redis import admin_password_shell
 from tests.integration.harden_helpers import audit_json, evidence, pyinfra_changes
 
 CA = "/usr/local/share/ca-certificates/hardening-ca.crt"
@@ -55,7 +56,9 @@ def test_deploy_puts_every_daemon_behind_tls(bed, tmp_path: Path) -> None:
     assert pyinfra_changes(first) > 0
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:  # every target scraped once over https
-        targets = _api(bed, "/api/v1/targets")["data"]["activeTargets"]
+        every = _api(bed, "/api/v1/targets")["data"]["activeTargets"]
+        # nothing is read through nginx in this module (web, app): test_monitoring_app.py
+        targets = [t for t in every if t["labels"]["job"] not in ("app", "nginx")]
         redis_up = _api(bed, "/api/v1/query?query=" + quote("redis_up"))["data"]["result"]
         if targets and all(t["health"] == "up" for t in targets) and redis_up:
             break
@@ -67,7 +70,10 @@ def test_deploy_puts_every_daemon_behind_tls(bed, tmp_path: Path) -> None:
         ("tb2", "node"): "up",
         ("tb2", "postgres"): "up",
     }, [(t["scrapeUrl"], t["lastError"]) for t in targets]
-    assert all(t["scrapeUrl"].startswith("https://") for t in targets)
+    assert all(t["scrapeUrl"].startswith("https://") for t in every)
+    app = sorted((t["labels"]["job"], t["scrapeUrl"]) for t in every if t not in targets)
+    tb1 = f"https://{bed.hosts[0].address}:443"
+    assert app == [("app", f"{tb1}/metrics"), ("nginx", f"{tb1}/nginx-metrics")], app
     assert [r["value"][1] for r in redis_up] == ["1"]  # the exporter authenticates
     managers = _api(bed, "/api/v1/alertmanagers")["data"]["activeAlertmanagers"]
     assert [m["url"] for m in managers] == ["https://127.0.0.1:9093/api/v2/alerts"]
@@ -87,7 +93,7 @@ def test_deploy_puts_every_daemon_behind_tls(bed, tmp_path: Path) -> None:
     assert set(keys.split("\n")) - {""} == {"600 prometheus"}
     env_file = "/etc/default/prometheus-redis-exporter"
     assert bed.run("tb1", f"stat -c '%a %U' {env_file}").strip() == "600 root"
-    password = bed.run("tb1", "sed -n 's/^requirepass //p' /etc/redis/hardening-auth.conf").strip()
+    password = bed.run("tb1", admin_password_shell()).strip()  # the exporter logs in as admin
     assert len(password) >= 20
     argv = bed.run("tb1", "tr '\\0' ' ' < /proc/$(pgrep -f -o prometheus-redis-exporter)/cmdline")
     assert "tls-server-cert-file" in argv and password not in argv

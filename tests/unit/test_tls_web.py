@@ -70,4 +70,5 @@ def test_hsts_value() -> None:
 def test_app_metrics_are_refused_through_nginx_on_every_server() -> None:
     for text in (nginx.render_site(), nginx.render_site(tls=PAIR)):
         site = _servers(text)[-1]
-        assert "location = /metrics {\n        deny all;\n    }" in site
+        location = site.split("location = /metrics {", 1)[1].split("}", 1)[0]
+        assert "allow 127.0.0.1;\n        allow ::1;\n        deny all;" in location

@@ -25,6 +25,11 @@ def public_url() -> str:
     return (setting(host.data, "app_public_url") or f"https://{host.name}").rstrip("/")
 
 
+def app_listen() -> str:
+    """``host:port`` the app instance of this host listens on (from ``app_base_url``)."""
+    return urlsplit(setting(host.data, "app_base_url")).netloc or "127.0.0.1:8000"
+
+
 @deploy("Reference application")
 def app() -> None:
     if not in_groups("web"):
@@ -57,6 +62,8 @@ def app() -> None:
             "OTLP_ENDPOINT": setting(host.data, "app_otlp_endpoint"),
             "APP_STATIC_DIR": static_dir,
             "APP_MAX_UPLOAD_BYTES": str(setting(host.data, "app_max_upload_bytes")),
+            # MON-WARN-05: the app's rate-limit gauges measure against nginx's limit
+            "APP_RATE_LIMIT_PER_SECOND": str(setting(host.data, "web_rate_limit_per_second")),
         },
         generated=(setting(host.data, "jwt_secret_var"),),
         database_url_var=url_var,
@@ -75,7 +82,7 @@ def app() -> None:
         env_file=env_path,
         database_url_var=url_var,
     )
-    listen = urlsplit(setting(host.data, "app_base_url")).netloc or "127.0.0.1:8000"
+    listen = app_listen()
     app_ops.service(
         name=f"{unit} service",
         unit=unit,

@@ -1,4 +1,7 @@
 """INF-05, PRE-06, OPS-D-01, OPS-D-05, MON-*: Prometheus, Alertmanager, alert rules, dashboard;
+Prometheus scrapes the exporters, the reference app's ``/metrics`` (job ``app``) and the nginx
+exporter (job ``nginx``), both through nginx on the web hosts, which lets only the monitoring
+hosts read them;
 SEC-03/SEC-04 for them: every daemon of the Prometheus family speaks TLS with a certificate
 of the internal CA, Alertmanager's cluster port is off, and hosts outside ``monitoring`` run
 neither Prometheus nor Alertmanager (nor an exporter no scrape job reads: the Redis exporter
@@ -21,6 +24,7 @@ from pyinfra.operations import systemd
 from hardening.deploys._common import DB_GROUPS, in_groups, not_needed_here
 from hardening.deploys.tls import _certificate as certificate
 from hardening.deploys.tls import trusted_ca
+from hardening.deploys.web import nginx_exporter_on
 from hardening.inventory import host_groups
 from hardening.operations import monitoring as monitoring_ops
 from hardening.operations import tls as tls_ops
@@ -73,16 +77,63 @@ EXPORTERS: tuple[tuple[str, int, tuple[str, ...]], ...] = tuple(
 )
 
 
+#: The reference app's ``/metrics``, read through nginx on every ``web`` host (deploys/web.py
+#: lets the monitoring hosts through): the series of the HTTP and WebSocket alert rules.
+APP_JOB = "app"
+#: nginx's own counters: the loopback nginx exporter's page, read through nginx likewise.
+NGINX_JOB = "nginx"
+#: Jobs read through nginx on the web hosts: job -> path on the web server.
+THROUGH_NGINX = {APP_JOB: "/metrics", NGINX_JOB: "/nginx-metrics"}
+
+
+def _address(member) -> str:
+    return member.data.get("ssh_hostname") or member.name
+
+
+def nginx_targets(hosts, job: str) -> list[dict[str, str]]:
+    """Targets of a job read through nginx (``THROUGH_NGINX``) on each web host (for job
+    ``nginx``: those with ``web_nginx_exporter``): ``https://ADDR:443/PATH`` with
+    ``web_tls``, ``http://ADDR:80/PATH`` (``"scheme": "http"``) without."""
+    path = THROUGH_NGINX[job]
+    targets = []
+    for member in hosts:
+        if "web" not in host_groups(member):
+            continue
+        if job == NGINX_JOB and not nginx_exporter_on(member.data):
+            continue
+        tls = bool(setting(member.data, "web_tls"))
+        target = {"address": f"{_address(member)}:{443 if tls else 80}", "host": member.name}
+        target = target if tls else {**target, "scheme": "http"}
+        targets.append(target if path == "/metrics" else {**target, "metrics_path": path})
+    return targets
+
+
 def scrape_jobs(hosts) -> dict[str, list[dict[str, str]]]:
-    """``{job: [{"address": "ADDR:PORT", "host": NAME}]}`` for every inventory host."""
+    """``{job: [{"address": "ADDR:PORT", "host": NAME}]}`` for every inventory host: the
+    exporters' jobs and those read through nginx (``nginx_targets``)."""
     jobs: dict[str, list[dict[str, str]]] = {}
     for job, port, groups in EXPORTERS:
         for member in hosts:
             if groups and not set(groups) & set(host_groups(member)):
                 continue
-            address = member.data.get("ssh_hostname") or member.name
-            jobs.setdefault(job, []).append({"address": f"{address}:{port}", "host": member.name})
+            jobs.setdefault(job, []).append(
+                {"address": f"{_address(member)}:{port}", "host": member.name}
+            )
+    for job in THROUGH_NGINX:
+        targets = nginx_targets(hosts, job)
+        if targets:
+            jobs[job] = targets
     return jobs
+
+
+def tls_jobs(jobs: dict[str, list[dict[str, str]]], exporters_tls: bool) -> list[str]:
+    """Jobs scraped over https with the internal CA: the exporters' with ``monitoring_tls``,
+    those read through nginx when a web host serves them over https (``web_tls``)."""
+    https = [job for job in jobs if job not in THROUGH_NGINX] if exporters_tls else []
+    for job in THROUGH_NGINX:
+        if any(target.get("scheme") != "http" for target in jobs.get(job, [])):
+            https.append(job)
+    return https
 
 
 def _behind_tls(daemon: Daemon, pki_directory: str) -> None:
@@ -133,12 +184,19 @@ def monitoring() -> None:
     for unit in ("prometheus", "prometheus-alertmanager"):
         systemd.service(name=f"{unit} runs", service=unit, running=True, enabled=True)
     monitoring_ops.alert_rules(name="Checklist alert rules (promtool check rules)")
+    exporters_tls = bool(setting(host.data, "monitoring_tls"))
+    jobs = scrape_jobs(inventory)
+    https = tls_jobs(jobs, exporters_tls)
+    if https and not exporters_tls:
+        trusted_ca()  # the app's nginx certificates are the internal CA's
     monitoring_ops.prometheus_config(
         name="Prometheus configuration (promtool check config)",
-        jobs=scrape_jobs(inventory),
+        jobs=jobs,
         alertmanagers=["127.0.0.1:9093"],
         scrape_interval=setting(host.data, "monitoring_scrape_interval"),
-        ca_file=tls_ops.CA_PATH if setting(host.data, "monitoring_tls") else "",
+        ca_file=tls_ops.CA_PATH if https else "",
+        tls_jobs=https,
+        alertmanager_tls=exporters_tls,
     )
     monitoring_ops.alertmanager_config(
         name="Alertmanager configuration (amtool check-config)",

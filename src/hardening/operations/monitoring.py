@@ -30,6 +30,7 @@ from pyinfra.operations import files
 
 from hardening.alert_rules import ALERTS, GROUPS, AlertSpec
 from hardening.facts.prometheus import PostgresExporterRole, RedisExporterAuth, ServiceArgs
+from hardening.facts.redis import ADMIN_USER, admin_password_shell
 from hardening.operations._render import render
 from hardening.operations._swap import validated_swap
 from hardening.operations.redis import SECRETS_CONF
@@ -60,11 +61,13 @@ def render_prometheus_config(
     rules_path: str = RULES_PATH,
     ca_file: str = "",
     tls_jobs: list[str] | tuple[str, ...] | None = None,
+    alertmanager_tls: bool = True,
 ) -> str:
     """``prometheus.yml``: ``jobs`` is ``{job: [{"address": "h:9100", "host": "tb1"}]}``.
 
-    With ``ca_file`` the Alertmanagers and the ``tls_jobs`` (default: every job) are reached
-    over https, trusting that CA; other jobs (e.g. an app on loopback) stay on http.
+    With ``ca_file`` the Alertmanagers (unless ``alertmanager_tls`` is false) and the
+    ``tls_jobs`` (default: every job) are reached over https, trusting that CA; other jobs
+    stay on http. A target with a ``scheme`` key is scraped with that scheme.
     """
     return render(
         "prometheus.yml.j2",
@@ -74,6 +77,7 @@ def render_prometheus_config(
         rules_path=rules_path,
         ca_file=ca_file,
         tls_jobs=list(jobs) if tls_jobs is None else list(tls_jobs),
+        alertmanager_tls=alertmanager_tls,
     )
 
 
@@ -186,6 +190,7 @@ def prometheus_config(
     path: str = PROMETHEUS_CONFIG,
     ca_file: str = "",
     tls_jobs: list[str] | None = None,
+    alertmanager_tls: bool = True,
 ):
     """
     Write ``prometheus.yml`` (scrape jobs, Alertmanager, the rules file) and reload.
@@ -196,6 +201,7 @@ def prometheus_config(
     + path: the configuration file Prometheus reads
     + ca_file: CA certificate on the host; set: Alertmanagers and ``tls_jobs`` over https
     + tls_jobs: jobs scraped over https (default: all); the others stay on http
+    + alertmanager_tls: with ``ca_file``, reach the Alertmanagers over https
 
     **Example:**
 
@@ -209,7 +215,12 @@ def prometheus_config(
     """
     yield from validated_swap(
         render_prometheus_config(
-            jobs, alertmanagers, scrape_interval, ca_file=ca_file, tls_jobs=tls_jobs
+            jobs,
+            alertmanagers,
+            scrape_interval,
+            ca_file=ca_file,
+            tls_jobs=tls_jobs,
+            alertmanager_tls=alertmanager_tls,
         ),
         path,
         "promtool check config",
@@ -381,15 +392,15 @@ def redis_exporter_auth(
     """
     Let the Redis exporter authenticate, through its environment file (made 0600 root
     first): with a secrets backend, as the ACL user ``exporter`` (introspection only; its
-    password comes from the backend, written through stdin); otherwise with Redis'
-    ``requirepass`` from SEC-01's include file, copied on the host by the shell. Passwords
-    are never in a command line nor printed. Restarts the exporter only when the file
-    changed.
+    password comes from the backend, written through stdin); otherwise as the ``admin`` ACL
+    user with its host-generated password from SEC-01's include file, copied on the host by
+    the shell (the ``default`` user is off). Passwords are never in a command line nor
+    printed. Restarts the exporter only when the file changed.
 
     + env_file: the exporter unit's ``EnvironmentFile``
-    + secrets_conf: Redis include file with ``requirepass``
+    + secrets_conf: Redis include file with the ``admin`` user
     + unit: the exporter's systemd unit
-    + backend_config: the ``secrets_backend`` setting (empty: ``requirepass``)
+    + backend_config: the ``secrets_backend`` setting (empty: the ``admin`` user)
 
     **Example:**
 
@@ -404,20 +415,18 @@ def redis_exporter_auth(
     if backend_config:
         yield from _exporter_acl_user(state, env_file, unit, backend_config)
         return
-    if not state["requirepass"]:
-        host.noop(f"no requirepass in {secrets_conf}: the exporter needs no password")
+    if not state["host_password"]:
+        host.noop(f"no {ADMIN_USER} password in {secrets_conf}: the exporter needs none")
         return
-    if state["synced"] and state["mode"] == "600":
-        host.noop(f"{env_file} (0600) holds Redis' current password")
+    if state["synced"] and state["user"] == ADMIN_USER and state["mode"] == "600":
+        host.noop(f"{env_file} (0600) holds Redis' current {ADMIN_USER} credential")
         return
     yield StringCommand(
-        "a=$(sed -n 's/^requirepass //p'",
-        QuoteString(secrets_conf),
-        ") && chmod 0600",
+        f'a=$({admin_password_shell(secrets_conf)}) && [ -n "$a" ] && chmod 0600',
         QuoteString(env_file),
-        "&& sed -i '/^REDIS_PASSWORD=/d'",
+        "&& sed -i '/^REDIS_PASSWORD=/d; /^REDIS_USER=/d'",
         QuoteString(env_file),
-        '&& printf "REDIS_PASSWORD=\'%s\'\\n" "$a" >>',
+        f'&& printf "REDIS_USER={ADMIN_USER}\\nREDIS_PASSWORD=\'%s\'\\n" "$a" >>',
         QuoteString(env_file),
         f"&& systemctl restart {unit}",
     )

@@ -13,7 +13,9 @@ from pyinfra import host
 from pyinfra.api import StringCommand, operation
 from pyinfra.api.command import QuoteString
 from pyinfra.facts.files import Link
+from pyinfra.operations import apt, systemd
 
+from hardening.firewall_policy import split_families
 from hardening.operations._render import render
 from hardening.operations._swap import validated_swap
 from hardening.web_policy import cors_problem
@@ -29,6 +31,13 @@ RELOAD = "systemctl reload nginx"
 CERT, KEY = "/etc/ssl/hardening/nginx.crt", "/etc/ssl/hardening/nginx.key"
 #: HSTS lifetime, two years (Mozilla intermediate).
 HSTS_MAX_AGE = 63072000
+#: Always allowed to read the app's /metrics through nginx: this host itself.
+METRICS_LOOPBACK = ("127.0.0.1", "::1")
+#: Debian's nginx exporter: it reads nginx's stub_status and listens on loopback only;
+#: nginx serves its page to the monitoring hosts as /nginx-metrics.
+EXPORTER_UNIT = "prometheus-nginx-exporter"
+EXPORTER_DEFAULTS = f"/etc/default/{EXPORTER_UNIT}"
+EXPORTER_LISTEN = "127.0.0.1:9113"
 
 #: ``nginx -t`` of the main configuration with the staged site ($0) instead of sites-enabled.
 SITE_TEST = (
@@ -63,11 +72,18 @@ def render_site(
     tls: tuple[str, str] | None = None,
     hsts_include_subdomains: bool = False,
     hsts_preload: bool = False,
+    metrics_allow: list[str] | None = None,
+    metrics_upstream: str = "127.0.0.1:8000",
+    stub_status_port: int = 0,
 ) -> str:
     """The nginx site text; raises ``CorsPolicyError`` for a refused CORS allowlist.
 
     With ``tls=(cert_file, key_file)`` port 80 only redirects to HTTPS and the same
-    locations are served on 443 (Mozilla intermediate, HSTS)."""
+    locations are served on 443 (Mozilla intermediate, HSTS). ``/metrics`` is proxied to the
+    app instance at ``metrics_upstream`` for loopback and the ``metrics_allow`` addresses or
+    networks (the monitoring hosts) only; everyone else gets 403. With ``stub_status_port``
+    nginx serves its stub_status on that loopback port and ``/nginx-metrics`` (same
+    allowlist) is the nginx exporter's page."""
     origins = list(origins or [])
     problem = cors_problem(origins, credentials)
     if problem:
@@ -92,7 +108,24 @@ def render_site(
         cert_file=tls[0] if tls else "",
         key_file=tls[1] if tls else "",
         hsts=hsts_value(hsts_include_subdomains, hsts_preload) if tls else "",
+        metrics_allow=metrics_sources(metrics_allow or []),
+        metrics_upstream=metrics_upstream,
+        stub_status_port=stub_status_port,
+        nginx_exporter=EXPORTER_LISTEN if stub_status_port else "",
     )
+
+
+def metrics_sources(sources: list[str]) -> list[str]:
+    """Loopback and ``sources`` as nginx ``allow`` arguments (normalised, no duplicates);
+    raises ``ValueError`` for an entry that is not an IP address or network.
+
+    **Example:**
+
+    >>> metrics_sources(["10.0.0.9", "10.1.0.0/16", "10.0.0.9"])
+    ['127.0.0.1', '10.0.0.9', '10.1.0.0/16', '::1']
+    """
+    v4, v6 = split_families([*METRICS_LOOPBACK, *sources])
+    return list(dict.fromkeys(v4 + v6))
 
 
 def hsts_value(include_subdomains: bool = False, preload: bool = False) -> str:
@@ -155,3 +188,40 @@ def site(content: str, path: str = SITE_PATH):
         "&& nginx -t -q &&",
         RELOAD,
     )
+
+
+def render_exporter_defaults(stub_status_port: int, listen: str = EXPORTER_LISTEN) -> str:
+    """``/etc/default/prometheus-nginx-exporter``: read the loopback stub_status, listen on
+    ``listen`` (loopback), retry while nginx starts."""
+    return (
+        "# Managed by hardening (deploys/web.py): Prometheus reads this exporter through\n"
+        "# nginx (/nginx-metrics, monitoring hosts only). Local changes are overwritten.\n"
+        f'ARGS="--nginx.scrape-uri=http://127.0.0.1:{int(stub_status_port)}/stub_status'
+        f' --web.listen-address={listen} --nginx.retries=10"\n'
+    )
+
+
+@operation()
+def nginx_exporter(stub_status_port: int, listen: str = EXPORTER_LISTEN):
+    """
+    Install Debian's prometheus-nginx-exporter reading nginx's stub_status on loopback and
+    listening on loopback only; restart it when its arguments change.
+
+    + stub_status_port: the loopback port of the site's stub_status server
+    + listen: ``host:port`` the exporter listens on (nginx proxies ``/nginx-metrics`` to it)
+
+    **Example:**
+
+    .. code:: python
+
+        nginx.nginx_exporter(name="nginx exporter", stub_status_port=8081)
+    """
+    yield from apt.packages._inner(packages=[EXPORTER_UNIT], no_recommends=True)
+    yield from validated_swap(
+        render_exporter_defaults(stub_status_port, listen),
+        EXPORTER_DEFAULTS,
+        "test -s",
+        f"systemctl restart {EXPORTER_UNIT}",
+        "nginx exporter arguments",
+    )
+    yield from systemd.service._inner(service=EXPORTER_UNIT, running=True, enabled=True)
