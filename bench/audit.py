@@ -24,10 +24,15 @@ sys.path.insert(0, str(ROOT / "src"))
 
 
 def _bed_env(hosts: int) -> dict[str, str]:
+    """Bed of ``hosts`` hosts: prefix ``hbbench<N>``, subnets 10.77.151+, state
+    /run/hardening-bench-<N>; ``HARDENING_BENCH_PREFIX``, ``HARDENING_BENCH_NET_OFFSET`` and
+    ``HARDENING_BENCH_STATE`` move it (e.g. to a test slot's own range)."""
+    prefix = os.environ.get("HARDENING_BENCH_PREFIX", "hbbench")
+    state = os.environ.get("HARDENING_BENCH_STATE", "/run/hardening-bench")
     return {
-        "HARDENING_TESTBED_PREFIX": f"hbbench{hosts}",
-        "HARDENING_TESTBED_NET_OFFSET": "150",
-        "HARDENING_TESTBED_STATE": f"/run/hardening-bench-{hosts}",
+        "HARDENING_TESTBED_PREFIX": f"{prefix}{hosts}",
+        "HARDENING_TESTBED_NET_OFFSET": os.environ.get("HARDENING_BENCH_NET_OFFSET", "150"),
+        "HARDENING_TESTBED_STATE": f"{state}-{hosts}",
     }
 
 

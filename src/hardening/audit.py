@@ -13,14 +13,17 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from hardening.batch import gather
 from hardening.catalog import CATALOG, Item
 from hardening.checks import HostContext, fact_key, registry
+from hardening.checks.frontend import start_browser_probe
 from hardening.errors import HardeningError
 from hardening.inventory import host_groups, load_inventory, select_hosts
 from hardening.reports.model import HostInfo, Report
@@ -106,17 +109,99 @@ def planned_facts(
     """Fact requests the checks will probably make on this host (for one batched gather).
 
     The checks run once against facts' default values while their requests are recorded;
-    a check that asks for more once it sees real values gets those facts singly.
+    what a check asks for only once it sees real values is found by :func:`judge_batched`.
     """
     requested: dict[tuple, tuple[type, dict]] = {}
-
-    def record(fact_class: type, **kwargs: Any) -> Any:
-        requested.setdefault(fact_key(fact_class, kwargs), (fact_class, kwargs))
-        return fact_class().default()
-
-    rehearsal = HostContext(context.name, context.groups, context.data, record)
+    rehearsal = HostContext(
+        context.name, context.groups, context.data, _recorder(requested, lambda _: None)
+    )
     evaluate_host(rehearsal, items, checks)
     return list(requested.values())
+
+
+def _recorder(
+    requested: dict[tuple, tuple[type, dict]], note: Callable[[tuple], None]
+) -> Callable[..., Any]:
+    """A fact getter that records each request and answers with the fact's default value."""
+
+    def record(fact_class: type, **kwargs: Any) -> Any:
+        key = fact_key(fact_class, kwargs)
+        requested.setdefault(key, (fact_class, kwargs))
+        note(key)
+        return fact_class().default()
+
+    return record
+
+
+def judge_batched(
+    context: HostContext,
+    items: Sequence[Item],
+    checks: dict[str, Callable[[HostContext], Outcome]],
+    gather_batch: Callable[[list[tuple[type, dict]]], dict[tuple, Any]],
+) -> list[Result]:
+    """Judge ``items`` on a host whose planned facts are already in ``context``'s cache.
+
+    A check that asks for a fact the rehearsal did not foresee (it depends on real values,
+    e.g. which sysctls apply in a container) gets its default for now; all such facts are
+    then gathered in one more batch (``gather_batch``) and only the checks that asked for
+    them are judged again, with ``context.fact_getter`` (one command per fact) for anything
+    still missing. One extra round trip instead of one per late fact.
+
+    **Example:**
+
+    .. code:: python
+
+        context._cache.update(gather(state, host, planned_facts(context, CATALOG, checks)))
+        results = judge_batched(context, CATALOG, checks, lambda r: gather(state, host, r))
+    """
+    late: dict[tuple, tuple[type, dict]] = {}
+    asked_late: set[str] = set()
+    current: list[str] = [""]
+
+    def tracked(name: str, function: Callable) -> Callable:
+        def run(ctx: HostContext) -> Outcome:
+            current[0] = name
+            try:
+                return function(ctx)
+            finally:  # uncache the stand-ins, so that each check asking for them is noted
+                for key in late:
+                    ctx._cache.pop(key, None)
+
+        run.per_item = getattr(function, "per_item", False)  # type: ignore[attr-defined]
+        return run
+
+    getter = context.fact_getter
+    context.fact_getter = _recorder(late, lambda _: asked_late.add(current[0]))
+    try:
+        results = evaluate_host(
+            context, items, {name: tracked(name, fn) for name, fn in checks.items()}
+        )
+    finally:
+        context.fact_getter = getter
+    if not late:
+        return results
+    context._cache.update(gather_batch(list(late.values())))
+    again = [item for item in items if item.check in asked_late]
+    redone = {result.item_id: result for result in evaluate_host(context, again, checks)}
+    return [redone.get(result.item_id, result) for result in results]
+
+
+@contextlib.contextmanager
+def _connectors_listed_once() -> Iterator[None]:
+    """While an inventory is built, pyinfra lists its connectors from the installed packages'
+    entry points once per ``@connector`` host (~25 ms each: most of the control node's time
+    for a fleet of ``@fake`` or ``@docker`` hosts); list them once instead."""
+    from pyinfra.api import inventory as pyinfra_inventory
+
+    original = getattr(pyinfra_inventory, "get_all_connectors", None)
+    if original is None:  # another pyinfra version: nothing to speed up
+        yield
+        return
+    pyinfra_inventory.get_all_connectors = functools.cache(original)
+    try:
+        yield
+    finally:
+        pyinfra_inventory.get_all_connectors = original
 
 
 def _init_state(state: Any, inventory: Any, hosts: list[Any], parallel: int | None) -> None:
@@ -175,7 +260,8 @@ def run_audit(
     from pyinfra.api import State
 
     state = State(check_for_changes=False)
-    inventory = load_inventory(inventory_path, state)
+    with _connectors_listed_once():
+        inventory = load_inventory(inventory_path, state)
     hosts = select_hosts(inventory, limit)
     _init_state(state, inventory, hosts, parallel)
     checks = registry()
@@ -207,11 +293,19 @@ def run_audit(
             round_trips += 1
             return get_fact(state, host, fact_class, kwargs={**kwargs, "_ignore_errors": True})
 
+        def gather_batch(requests: list[tuple[type, dict]]) -> dict[tuple, Any]:
+            nonlocal round_trips
+            round_trips += 1
+            return gather(state, host, requests)
+
         context = HostContext(host.name, host_groups(host), host.data.dict(), getter)
         if batch:
-            context._cache.update(gather(state, host, planned_facts(context, items, checks)))
-            round_trips += 1
-        per_host[host.name] = evaluate_host(context, items, checks)
+            start_browser_probe(context, early=True)  # Chromium overlaps the fact gathering
+            context._cache.update(gather_batch(planned_facts(context, items, checks)))
+            start_browser_probe(context)  # confirmed (or cancelled) by the AppProbe fact
+            per_host[host.name] = judge_batched(context, items, checks, gather_batch)
+        else:
+            per_host[host.name] = evaluate_host(context, items, checks)
         failing = sum(1 for r in per_host[host.name] if r.status is Status.FAIL)
         stats[host.name] = {"facts": len(context._cache), "round_trips": round_trips}
         say(

@@ -95,7 +95,10 @@ def parse_sections(
     for line in lines:
         if line.startswith(f"{marker}-end "):
             _, index_text, status = line.split(" ", 2)
-            fact_class, kwargs = requests[int(index_text)]
+            if current is None or int(index_text) != current or current >= len(requests):
+                current, buffer = None, []  # not a section of this script (replayed output)
+                continue
+            fact_class, kwargs = requests[current]
             fact = fact_class()
             value = fact.default()
             if status.strip() == "0" and buffer and buffer != [_NO_COMMAND]:

@@ -29,6 +29,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -162,8 +163,11 @@ def run_probe(
     page_timeout: float = 15,
     total_timeout: float = 120,
     chromium: str = CHROMIUM,
+    cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
     """Load each page of ``base_url`` at each viewport in a child process; see the module doc.
+
+    Setting ``cancel`` (from another thread) kills the child and its browser.
 
     Returns ``{"browser": version, "axe": version, "pages": [{"path", "url", "status",
     "error", "axe": [violations], "layouts": [{"viewport", "meta_viewport", "scroll_width",
@@ -183,22 +187,32 @@ def run_probe(
         "chromium": chromium,
         "axe_js": str(axe_script()),
     }
+    child = subprocess.Popen(
+        [sys.executable, "-m", "hardening.browser"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + total_timeout + 15
+    sent: str | None = json.dumps(request)
+    while True:  # wait for the child in short steps, to notice ``cancel`` and the cap
+        try:
+            stdout, stderr = child.communicate(sent, timeout=0.5)
+            break
+        except subprocess.TimeoutExpired:
+            sent = None
+            cancelled = cancel is not None and cancel.is_set()
+            if cancelled or time.monotonic() > deadline:
+                child.kill()
+                child.communicate()
+                why = "cancelled" if cancelled else f"exceeded its {total_timeout:.0f} s cap"
+                return {"error": f"browser probe {why}"}
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "hardening.browser"],
-            input=json.dumps(request),
-            capture_output=True,
-            text=True,
-            timeout=total_timeout + 15,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return {"error": f"browser probe exceeded its {total_timeout:.0f} s cap"}
-    try:
-        return json.loads(done.stdout.strip().splitlines()[-1])
+        return json.loads(stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"error": f"browser probe failed (exit {done.returncode}): {tail[:300]}"}
+        tail = (stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"browser probe failed (exit {child.returncode}): {tail[:300]}"}
 
 
 def _same_origin(url: str, target: str) -> bool:

@@ -5,6 +5,8 @@ and the service worker as the application serves it; FE-07 (responsive design) a
 
 from __future__ import annotations
 
+import socket
+import threading
 from urllib.parse import urlsplit
 
 from hardening.browser import MAX_SELECTORS, SETUP_FIX
@@ -162,18 +164,107 @@ def frontend_url(ctx: HostContext) -> str:
     )
 
 
-def browser_probe(ctx: HostContext) -> dict:
-    """The headless Chromium probe of this web host, run at most once per host and audit."""
-    if BROWSER_CACHE_KEY not in ctx._cache:
-        from hardening.browser import run_probe
+def _run_browser_probe(ctx: HostContext, cancel: threading.Event | None = None) -> dict:
+    from hardening.browser import run_probe
 
-        ctx._cache[BROWSER_CACHE_KEY] = run_probe(
-            frontend_url(ctx),
-            list(setting(ctx, "frontend_pages")),
-            list(setting(ctx, "frontend_viewports")),
-            min_font_px=setting(ctx, "frontend_min_font_px"),
-        )
-    return ctx._cache[BROWSER_CACHE_KEY]
+    return run_probe(
+        frontend_url(ctx),
+        list(setting(ctx, "frontend_pages")),
+        list(setting(ctx, "frontend_viewports")),
+        min_font_px=setting(ctx, "frontend_min_font_px"),
+        cancel=cancel,
+    )
+
+
+class _Background(threading.Thread):
+    """The probe running while the audit gathers the host's facts and judges its other items.
+
+    An ``early`` one first checks that the frontend origin accepts a connection, and leaves
+    ``found`` None (no browser launched) when it does not.
+    """
+
+    def __init__(self, ctx: HostContext, early: bool) -> None:
+        super().__init__(name=f"browser-probe-{ctx.name}", daemon=True)
+        self.ctx, self.early, self.cancel = ctx, early, threading.Event()
+        self.found: dict | None = None
+
+    def run(self) -> None:
+        try:
+            if not self.early or _origin_answers(self.ctx):
+                self.found = _run_browser_probe(self.ctx, self.cancel)
+        except Exception as error:  # reported by the FE checks, like a failed probe
+            self.found = {"error": f"browser probe failed: {type(error).__name__}: {error}"}
+
+
+#: Checks that read the browser probe (FE-07, FE-08).
+BROWSER_CHECKS = ("frontend.responsive", "frontend.accessibility")
+
+
+def _origin_answers(ctx: HostContext, timeout: float = 1.0) -> bool:
+    """Whether the frontend origin accepts a TCP connection from the control node."""
+    url = urlsplit(frontend_url(ctx))
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname or "", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def start_browser_probe(ctx: HostContext, early: bool = False) -> None:
+    """Run the browser probe of a host with FE-07/FE-08 in the background, so that Chromium's
+    5-20 s overlap the host's fact gathering and other checks; :func:`browser_probe` waits.
+
+    ``early`` (before the host's facts are in): start it if the frontend origin accepts a
+    connection (checked in the background too). Otherwise (``AppProbe`` fact at hand): keep
+    or start it when the application is deployed, cancel it when not (nothing needs it).
+    Hosts named ``@connector/...`` without an ``ssh_hostname`` or ``frontend_url`` have no
+    address to try early.
+
+    **Example:**
+
+    .. code:: python
+
+        start_browser_probe(context, early=True)
+        context._cache.update(gather(state, host, planned))  # AppProbe among them
+        start_browser_probe(context)
+        results = evaluate_host(context)  # FE-07/FE-08 join the running probe
+    """
+    from hardening.catalog import CATALOG
+
+    wanted = any(
+        item.check in BROWSER_CHECKS and (not item.groups or ctx.in_group(*item.groups))
+        for item in CATALOG
+    )
+    running = ctx._cache.get(BROWSER_CACHE_KEY)
+    if not wanted or (running is not None and not isinstance(running, _Background)):
+        return
+    if early:
+        addressed = not ctx.name.startswith("@") or setting(ctx, "frontend_url")
+        go = running is None and bool(addressed or ctx.data.get("ssh_hostname"))
+    elif deployed(ctx) is None:
+        if running is not None:
+            running.cancel.set()
+            del ctx._cache[BROWSER_CACHE_KEY]
+        return
+    else:  # deployed: start unless running, or unless done with a result
+        go = running is None or (not running.is_alive() and running.found is None)
+    if go:
+        ctx._cache[BROWSER_CACHE_KEY] = probe_thread = _Background(ctx, early)
+        probe_thread.start()
+
+
+def browser_probe(ctx: HostContext) -> dict:
+    """The headless Chromium probe of this web host, run at most once per host and audit
+    (started in the background by :func:`start_browser_probe`, else here)."""
+    found = ctx._cache.get(BROWSER_CACHE_KEY)
+    if isinstance(found, _Background):
+        found.join()
+        found = found.found
+    if found is None:  # not started, or an early start found the origin closed
+        found = _run_browser_probe(ctx)
+    ctx._cache[BROWSER_CACHE_KEY] = found
+    return found
 
 
 def _browser_pages(ctx: HostContext) -> tuple[list[dict], Outcome | None]:
