@@ -888,7 +888,8 @@ SETTINGS: tuple[Setting, ...] = (
         "'web', 'cpu_target': 60, 'min_desired_capacity': 2, 'min_max_capacity': 4, "
         "'cloudfront': {'origin_domain': 'static.example.net', 'origin_path': '/static', "
         "'default_ttl': 86400}, 'waf': {'name': 'hardening-edge', 'load_balancer_arn': "
-        "'arn:aws:elasticloadbalancing:...'}} (endpoint_url only for tests/VPC endpoints). "
+        "'arn:aws:elasticloadbalancing:...'}, 'rds_instances': ['app-db'] (SEC-09: "
+        "StorageEncrypted)} (endpoint_url only for tests/VPC endpoints). "
         "Credentials: the standard AWS chain, never inventory. See docs/cloud.md.",
     ),
     Setting(
@@ -1013,6 +1014,34 @@ SETTINGS += (
         "/var/lib/postgresql/15/main",
         "str",
         "PostgreSQL data directory whose block device must be encrypted (SEC-09).",
+    ),
+    Setting(
+        "postgres_luks_device",
+        "",
+        "str",
+        "Empty block device to turn into a LUKS2 volume for PostgreSQL's data "
+        "(deploys/storage.py; e.g. '/dev/disk/by-id/virtio-pgdata'). Empty: never. A device "
+        "on which `blkid -p` finds any signature is refused, never formatted.",
+    ),
+    Setting(
+        "postgres_luks_mapping",
+        "pgdata",
+        "str",
+        "dm-crypt name (/dev/mapper/NAME) and LUKS label of the encrypted data volume.",
+    ),
+    Setting(
+        "postgres_luks_mount_point",
+        "/var/lib/postgresql",
+        "str",
+        "Where the encrypted volume is mounted; must be absent or empty (set the volume up "
+        "before the cluster exists, or mount it elsewhere and move the data yourself).",
+    ),
+    Setting(
+        "postgres_luks_key_file",
+        "",
+        "str",
+        "Key file of the volume (64 random bytes generated on the host, 0600 root, used by "
+        "/etc/crypttab at boot). Empty: /etc/hardening/luks/<mapping>.key.",
     ),
 )
 
@@ -1192,6 +1221,86 @@ SETTINGS += (
     ),
 )
 
+# Certificate issuers (issue 6, SEC-03): internal CA, OpenBao/Vault PKI, operator files.
+SETTINGS += (
+    Setting(
+        "tls_issuer",
+        "internal",
+        "tls_issuer",
+        "Where server certificates come from: 'internal' (the CA in tls_pki_dir), 'vault' "
+        "(an OpenBao/Vault PKI engine, see tls_vault_pki) or 'files' (operator-provided pairs, "
+        "see tls_certificate_files). Hosts trust that issuer's CA; certificates of another "
+        "issuer are replaced. A refused token, a missing role or file, a key that does not "
+        "match or a SAN that does not cover the host stop the run with one line: the previous "
+        "certificate stays and nothing is reloaded; so does an unreachable OpenBao/Vault when "
+        "a certificate is due (the others are judged against the CA hosts already trust).",
+    ),
+    Setting(
+        "tls_vault_pki",
+        {},
+        "tls_vault_pki",
+        "tls_issuer 'vault': {'mount': 'pki', 'role': 'hardening', 'address': "
+        "'https://bao:8200', 'token_file': '/etc/hardening/vault-token', 'verify': True}. "
+        "address, token_file and verify default to a vault secrets_backend's; the token "
+        "(VAULT_TOKEN or token_file) needs update on <mount>/issue/<role> and read on "
+        "<mount>/ca/pem and <mount>/cert/ca_chain. The role's max_ttl must exceed "
+        "tls_renew_days.",
+    ),
+    Setting(
+        "tls_certificate_files",
+        {},
+        "tls_certificate_files",
+        "tls_issuer 'files': control-node paths per certificate, keyed by the certificate's "
+        "file name under /etc/ssl/hardening (postgresql, redis, nginx, ...): {'postgresql': "
+        "{'cert': '/srv/tls/db1.crt', 'key': '/srv/tls/db1.key', 'ca': '/srv/tls/ca.crt'}}. "
+        "Each pair is checked before upload (key matches, SAN covers the host's name and "
+        "address, signed by ca, not expired); hosts trust every ca. The toolkit cannot renew "
+        "them: replace the files before tls_renew_days (the audit warns).",
+    ),
+    # --- pgBouncer client/server TLS and replication over verified TLS (issue 6, engineer 2) ---
+    Setting(
+        "pgbouncer_tls",
+        True,
+        "bool",
+        "pgBouncer TLS when postgres_tls is on too: a certificate from the internal CA, "
+        "clients on TCP must use TLS 1.2+ (pgbouncer_client_tls_sslmode), and PostgreSQL is "
+        "reached with server_tls_sslmode verify-full once it offers a certificate of the CA. "
+        "Standbys stream with sslmode=verify-full under postgres_tls alone.",
+    ),
+    Setting(
+        "pgbouncer_client_tls_sslmode",
+        "require",
+        "str",
+        "pgBouncer client_tls_sslmode: require (TLS, no client certificate), verify-ca or "
+        "verify-full (clients must also present a certificate of the CA).",
+    ),
+    Setting(
+        "pgbouncer_listen_addresses",
+        [],
+        "list[str]",
+        "Addresses pgBouncer listens on. Empty: 127.0.0.1, plus the host's inventory address "
+        "when postgres_client_networks is declared (network clients).",
+    ),
+)
+
+# Prometheus reads nginx's counters (issue 8, monitoring through nginx; web tier).
+SETTINGS += (
+    Setting(
+        "web_nginx_exporter",
+        True,
+        "bool",
+        "Install prometheus-nginx-exporter on web hosts (loopback only, reads nginx's "
+        "stub_status); Prometheus scrapes it through nginx as job nginx (/nginx-metrics, "
+        "monitoring hosts only).",
+    ),
+    Setting(
+        "web_stub_status_port",
+        8081,
+        "int",
+        "Loopback port of nginx's stub_status server (read by the nginx exporter).",
+    ),
+)
+
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
 
 
@@ -1228,6 +1337,12 @@ def _secrets_backend_problems(key: str, value: Any) -> list[str]:
     from hardening.secrets import config_problems
 
     return config_problems(value)
+
+
+def _tls_issuer_problems(key: str, value: Any) -> list[str]:
+    from hardening.pki_issuers import config_problems
+
+    return config_problems(key, value)
 
 
 def _cloud_problems(value: Any) -> list[str]:
@@ -1269,6 +1384,9 @@ _VALIDATORS: dict[str, Any] = {
     "addresses": lambda key, value: _address_problems(key, value),
     "indexes": lambda key, value: [f"{key}: {p}" for p in _index_problems(value)],
     "secrets_backend": _secrets_backend_problems,
+    "tls_issuer": _tls_issuer_problems,
+    "tls_vault_pki": _tls_issuer_problems,
+    "tls_certificate_files": _tls_issuer_problems,
     "env_rules": lambda key, value: _env_rule_problems(key, value),
     "cloud": lambda key, value: _cloud_problems(value),
     "queries": _type_problem(
