@@ -1,8 +1,10 @@
 """Certificate issuers on real hosts (issue 6): PostgreSQL and Redis certificates from
 OpenBao's PKI engine (verify-full with OpenBao's CA), idempotent; a refused token and a
 stopped OpenBao leave the served certificates in place and reload nothing (and a run with
-nothing due still succeeds while OpenBao is down); operator files with a key that does not
-match are refused, a matching pair is served; no token or private key in any output."""
+nothing due still succeeds while OpenBao is down); nginx's OpenBao certificate renewed under a
+client loop (new serial served, no failed request, reloaded not restarted); operator files
+with a key that does not match are refused, a matching pair is served; no token or private key
+in any output."""
 
 from __future__ import annotations
 
@@ -24,6 +26,22 @@ PG_CERT = "/etc/ssl/hardening/postgresql.crt"
 TRUSTED = "/usr/local/share/ca-certificates/hardening-ca.crt"
 PG_LOADED = "runuser -u postgres -- psql -XAtqc 'SELECT pg_conf_load_time()'"
 REDIS_PID = "systemctl show -p MainPID --value redis-server"
+NGINX_PID = "systemctl show -p MainPID --value nginx"
+#: nginx only (no exporter package to install), renewal forced: 100 days > the 90-day lifetime
+WEB = ("--limit", "tb1", "--data", "web_nginx_exporter=false")
+RENEW = ("--data", "tls_renew_days=100")
+#: Bounded https client loop on tb2 (OpenBao's CA, tb1's address): one line per request,
+#: the HTTP code or ``exit<curl status>``; stops at /tmp/loop.stop or after 3000 requests.
+CLIENT_LOOP = """i=0
+while [ $i -lt 3000 ] && [ ! -e /tmp/loop.stop ]; do
+  code=$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 5 --cacert {ca} {url}) \
+    || code="exit$?"
+  echo "$code"
+  i=$((i + 1))
+  sleep 0.05
+done >/tmp/loop.out
+touch /tmp/loop.done
+"""
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +62,8 @@ def bed(module_bed, bao, tmp_path_factory: pytest.TempPathFactory):  # noqa: F81
     return module_bed
 
 
-def deploy(bed, *args: str):
-    done = bed.pyinfra("deploys/tls.py", *args)
+def deploy(bed, *args: str, script: str = "deploys/tls.py"):
+    done = bed.pyinfra(script, *args)
     bed.outputs.append(done.stdout + done.stderr)
     return done
 
@@ -101,6 +119,41 @@ def test_openbao_issues_the_certificates_then_nothing_changes(bed, tmp_path: Pat
     again = deploy(bed)
     assert again.returncode == 0, again.stdout[-3000:]
     assert pyinfra_changes(again) == 0, again.stdout[-3000:]
+
+
+def nginx_serial(bed) -> str:
+    """Serial and issuer of the certificate nginx serves on tb1:443."""
+    return bed.run(
+        "tb1",
+        f"openssl s_client -connect {bed.tb1}:443 -servername tb1 </dev/null 2>/dev/null"
+        " | openssl x509 -noout -serial -issuer",
+    )
+
+
+def test_nginx_renewal_from_openbao_under_client_load(bed) -> None:
+    done = deploy(bed, *WEB, script="deploys/web.py")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    bed.run("tb1", "mkdir -p /srv/hardening-demo-app/static && echo ok >"
+            " /srv/hardening-demo-app/static/probe.txt")  # fmt: skip
+    before, master = nginx_serial(bed), bed.run("tb1", NGINX_PID)
+    bed.keys.append(bed.run("tb1", "cat /etc/ssl/hardening/nginx.key"))
+    assert "hardening testbed OpenBao CA" in before, before
+    url = f"https://{bed.tb1}/static/probe.txt"
+    loop = CLIENT_LOOP.format(ca=BAO_CA, url=url)
+    assert stdin_ssh(bed, "tb2", "rm -f /tmp/loop.*; cat > /tmp/loop.sh", loop).returncode == 0
+    bed.run("tb2", "setsid sh /tmp/loop.sh </dev/null >/dev/null 2>&1 &")
+    renewed = deploy(bed, *WEB, *RENEW, script="deploys/web.py")
+    bed.run("tb2", "sleep 1; touch /tmp/loop.stop; for i in $(seq 100); do "
+            "[ -e /tmp/loop.done ] && break; sleep 0.1; done; test -e /tmp/loop.done")  # fmt: skip
+    assert renewed.returncode == 0, renewed.stdout[-3000:] + renewed.stderr[-3000:]
+    codes = bed.run("tb2", "cat /tmp/loop.out").split()
+    after = nginx_serial(bed)
+    assert "hardening testbed OpenBao CA" in after and after != before, (before, after)
+    assert len(codes) >= 20 and set(codes) == {"200"}, sorted(set(codes))
+    assert bed.run("tb1", NGINX_PID) == master  # reloaded, not restarted
+    bed.keys.append(bed.run("tb1", "cat /etc/ssl/hardening/nginx.key"))
+    again = deploy(bed, *WEB, script="deploys/web.py")
+    assert again.returncode == 0 and pyinfra_changes(again) == 0, again.stdout[-3000:]
 
 
 def test_refused_token_and_stopped_openbao_change_nothing(bed, bao) -> None:  # noqa: F811

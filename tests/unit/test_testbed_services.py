@@ -1,4 +1,5 @@
-"""The bed's control-node services (OpenBao dev server, S3 on moto behind TLS), for real."""
+"""The bed's control-node services (OpenBao dev server, S3 on moto behind TLS), for real; the
+inventory data they give makes OpenBao's PKI engine the hosts' certificate issuer."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from hardening.pki import certificates, describe, issuer_from_data
+from hardening.settings import validate_host_data
 from hardening.testbed.config import BedConfig
 from hardening.testbed.services import BUCKET, start_services, stop_services
 
@@ -56,6 +59,14 @@ def test_services_start_point_the_inventory_and_stop_by_pid(tmp_path) -> None:
         assert data["secrets_backend"]["token_file"] == str(token_file)
         assert token not in json.dumps(data)  # the inventory names the file, not the token
         assert data["backup_s3_endpoint"] == "10.77.1.1"
+        # every certificate of the bed's hosts comes from OpenBao's PKI engine
+        assert validate_host_data(data) == []
+        issuer = issuer_from_data(data)
+        assert issuer.ca_pem().strip() == services.bao.ca_file.read_text().strip()
+        pair = issuer.issue(["tb1", "10.77.1.2"], 1)
+        issued = describe(pair.cert_pem)
+        assert "OpenBao" in issued["issuer"], issued
+        assert certificates(pair.cert_pem)[0].issuer == certificates(issuer.ca_pem())[0].subject
         pids = json.loads((config.state_dir / "services.json").read_text())["pids"]
         assert len(pids) == 3
     finally:

@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_up.add_argument("--backends", action="store_true",
                       help="also start an OpenBao dev server and an S3 service (moto, TLS) on "
                            "this machine and point the hosts' inventory data at them "
-                           "(secrets_backend, backup_s3_*); `down` stops them")  # fmt: skip
+                           "(secrets_backend, tls_issuer: vault, backup_s3_*); `down` stops "
+                           "them")  # fmt: skip
 
     sub.add_parser("down", help="stop all hosts and remove everything the bed created")
 

@@ -7,7 +7,8 @@ bed's state dir (``services.json``) so that ``hardening testbed down`` stops the
 - **OpenBao** (``bao server -dev``, in memory) on all addresses at a free port; the root
   token goes to the server through its environment (never argv), a periodic orphan token
   limited to the toolkit's policy is written to ``<state>/vault-token`` (0600); its PKI
-  engine ``pki`` (root CA inside OpenBao, role ``hardening``) serves ``tls_issuer: vault``.
+  engine ``pki`` (root CA inside OpenBao, role ``hardening``) issues every certificate of the
+  bed's hosts (``host_data`` sets ``tls_issuer: vault``).
 - **S3**: ``moto_server`` on loopback with ``socat OPENSSL-LISTEN`` in front (pgBackRest talks
   HTTPS only, and ``moto_server -s`` fails its handshake), with a certificate from a
   throwaway CA (``cryptography``) that names the gateway addresses both as DNS and IP SANs
@@ -309,6 +310,10 @@ class ControlServices:
                 "address": self.bao.address,
                 "token_file": str(self.bao.token_file),
             },
+            # every server certificate (PostgreSQL, pgBouncer, Redis, nginx, monitoring,
+            # RELP) from the dev server's PKI engine; address and token: secrets_backend's
+            "tls_issuer": "vault",
+            "tls_vault_pki": {"mount": PKI_MOUNT, "role": PKI_ROLE},
             "backup_s3_endpoint": gateway,
             "backup_s3_port": self.s3.port,
             "backup_s3_bucket": BUCKET,
