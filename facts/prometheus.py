@@ -13,13 +13,21 @@ exporter holds Redis' current password (compared on the host, never printed).
 from __future__ import annotations
 
 import json
+import re
 import shlex
+from urllib.parse import quote
 
 from pyinfra.api import FactBase, StringCommand
 from pyinfra.api.command import QuoteString
 
 from hardening.facts.postgres import _psql_as_postgres, _state
-from hardening.facts.redis import admin_password_shell
+from hardening.facts.redis import (
+    EXPORTER_ACL,
+    EXPORTER_USER,
+    acl_password_shell,
+    admin_password_shell,
+    redis_target_shell,
+)
 
 _NO_CURL, _DOWN = "#nocurl", "#down"
 #: The hardening CA certificate on the hosts (``hardening.operations.tls.CA_PATH``).
@@ -136,6 +144,37 @@ class PrometheusTargets(FactBase):
             for target in document.get("data", {}).get("activeTargets", [])
         ]
         return {"reachable": True, "targets": targets}
+
+
+class PrometheusSeries(FactBase):
+    """
+    How many series Prometheus holds now for each of ``names`` (one instant query,
+    ``count by (__name__)({__name__=~"a|b|..."})``); a name without series is absent.
+
+    .. code:: python
+
+        {"reachable": True, "series": {"node_cpu_seconds_total": 16, "up": 9}}
+    """
+
+    @staticmethod
+    def default() -> dict:
+        return {"reachable": False, "series": {}}
+
+    def command(self, names: tuple[str, ...], port: int = 9090) -> StringCommand:
+        pattern = "|".join(re.escape(name) for name in sorted(names))
+        promql = f'count by (__name__)({{__name__=~"{pattern}"}})'
+        return StringCommand(*_api_get(port, "/api/v1/query?query=" + quote(promql, safe="")))
+
+    def process(self, output: list[str]) -> dict:
+        document = _json_after(output)
+        if document is None:
+            return self.default()
+        series = {
+            result.get("metric", {}).get("__name__", ""): int(float(result["value"][1]))
+            for result in document.get("data", {}).get("result", [])
+            if result.get("value")
+        }
+        return {"reachable": True, "series": series}
 
 
 class PrometheusServer(FactBase):
@@ -319,35 +358,49 @@ class ServiceArgs(FactBase):
 
 class RedisExporterAuth(FactBase):
     """
-    Whether Redis' ``admin`` ACL user has a host-generated password (in the hardening
-    include file; none when the secrets backend holds it) and whether the Redis exporter's
-    environment file holds that same password (compared on the host; the password is never
-    printed), the file's mode, its ``REDIS_USER`` and the SHA-256 of its ``REDIS_PASSWORD``
-    value (what the Redis ACL file holds anyway).
+    What the Redis exporter logs in with, compared on the host (no password or hash is
+    printed): whether Redis' ``admin`` ACL user has a host-generated password in the
+    hardening include file (none when the secrets backend holds it); whether the include
+    file holds the host-generated ``exporter`` user with today's ACL rules
+    (``exporter_current``) and that user logs in at runtime (``exporter_login``); whether the
+    exporter's environment file holds that password (``synced``); the file's mode, its
+    ``REDIS_USER`` and the SHA-256 of its ``REDIS_PASSWORD`` value (what the Redis ACL file
+    holds anyway, for the backend's credential).
 
     .. code:: python
 
-        {"host_password": True, "synced": True, "mode": "600", "user": "admin",
-         "password_sha256": "9f86d08..."}
+        {"host_password": True, "exporter_current": True, "exporter_login": True,
+         "synced": True, "mode": "600", "user": "exporter", "password_sha256": "9f86d08..."}
     """
+
+    flags = ("host_password", "exporter_current", "exporter_login", "synced")
 
     @staticmethod
     def default() -> dict:
         return {
-            "host_password": False,
-            "synced": False,
+            **dict.fromkeys(RedisExporterAuth.flags, False),
             "mode": "",
             "user": "",
             "password_sha256": "",
         }
 
-    def command(self, env_file: str, secrets_conf: str) -> StringCommand:
+    def command(
+        self, env_file: str, secrets_conf: str, config: str = "/etc/redis/redis.conf"
+    ) -> StringCommand:
+        line = shlex.quote(f"user {EXPORTER_USER} on >") + '"$e"' + shlex.quote(f" {EXPORTER_ACL}")
+        auth = shlex.quote(f"AUTH {EXPORTER_USER} %s\\n")
+        login = "timeout 5 redis-cli --no-auth-warning $t 2>&1"
         return StringCommand(
-            f"a=$({admin_password_shell(secrets_conf)}); b=$(grep '^REDIS_PASSWORD=' ",
+            f"a=$({admin_password_shell(secrets_conf)});",
+            f"e=$({acl_password_shell(EXPORTER_USER, secrets_conf)}); b=$(grep '^REDIS_PASSWORD=' ",
             QuoteString(env_file),
             "2>/dev/null);",
             '[ -n "$a" ] && echo host_password;',
-            '[ -n "$a" ] && [ "$b" = "REDIS_PASSWORD=\'$a\'" ] && echo synced;',
+            f'if [ -n "$e" ]; then grep -qxF {line} {shlex.quote(secrets_conf)}',
+            "&& echo exporter_current;",
+            redis_target_shell(config),
+            f'[ "$(printf {auth} "$e" | {login})" = OK ] && echo exporter_login; fi;',
+            '[ -n "$e" ] && [ "$b" = "REDIS_PASSWORD=\'$e\'" ] && echo synced;',
             '[ -n "$b" ] && echo pwsha:$(printf %s "$b"',
             "| sed \"s/^REDIS_PASSWORD='//; s/'$//\"",
             "| tr -d '\\n' | sha256sum | cut -d' ' -f1);",
@@ -365,8 +418,7 @@ class RedisExporterAuth(FactBase):
             return found[0] if found else ""
 
         return {
-            "host_password": "host_password" in output,
-            "synced": "synced" in output,
+            **{flag: flag in output for flag in self.flags},
             "mode": value("mode:"),
             "user": value("user:"),
             "password_sha256": value("pwsha:"),

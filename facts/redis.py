@@ -175,10 +175,25 @@ ACL_CONF = "/etc/redis/hardening-auth.conf"
 ADMIN_USER = "admin"
 
 
+#: The introspection-only ACL user the Redis exporter logs in as.
+EXPORTER_USER = "exporter"
+#: ACL rules of the Redis exporter's user: read-only introspection, no key access.
+EXPORTER_ACL = (
+    "resetchannels -@all +@connection +info +config|get +slowlog|get +slowlog|len "
+    "+latency|latest +dbsize +cluster|info +memory|usage"
+)
+
+
+def acl_password_shell(user: str, conf: str = ACL_CONF) -> str:
+    """Shell that prints ``user``'s host-generated password from ``conf`` (nothing when the
+    password lives in a secrets backend and ``conf`` holds only its hash)."""
+    return f"sed -n 's/^user {user} on >\\([^ ]*\\) .*/\\1/p' {shlex.quote(conf)} 2>/dev/null"
+
+
 def admin_password_shell(conf: str = ACL_CONF) -> str:
     """Shell that prints the host-generated admin password from ``conf`` (nothing when the
     password lives in a secrets backend and ``conf`` holds only its hash)."""
-    return f"sed -n 's/^user {ADMIN_USER} on >\\([^ ]*\\) .*/\\1/p' {shlex.quote(conf)} 2>/dev/null"
+    return acl_password_shell(ADMIN_USER, conf)
 
 
 def admin_auth_shell(conf: str = ACL_CONF) -> str:

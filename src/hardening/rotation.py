@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from hardening.errors import HardeningError
-from hardening.facts.redis import ADMIN_USER
+from hardening.facts.redis import ADMIN_USER, EXPORTER_ACL
 from hardening.facts.secrets import MARKER_FILE
 from hardening.secrets import Record, SecretsBackend, SecretsBackendError, generate_password
 
@@ -97,11 +97,6 @@ def redis_password_hash(password: str) -> str:
 #: ACL rules of the application user: everything but the commands Redis flags dangerous
 #: (FLUSHALL, FLUSHDB, KEYS, CONFIG, DEBUG, SHUTDOWN, MONITOR, ...).
 APP_ACL = "~* &* +@all -@dangerous"
-#: ACL rules of the Redis exporter's user: read-only introspection, no key access.
-EXPORTER_ACL = (
-    "resetchannels -@all +@connection +info +config|get +slowlog|get +slowlog|len "
-    "+latency|latest +dbsize +cluster|info +memory|usage"
-)
 
 
 #: The ``default`` user: off, no password, no keys, no commands (persisted and at runtime).

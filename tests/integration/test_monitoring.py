@@ -68,6 +68,11 @@ def test_deploy_makes_items_pass_and_rerun_changes_nothing(bed, tmp_path: Path) 
         assert found[("tb1", item)] == "pass", (item, evidence(report, "tb1", item))
     assert "severity critical" in evidence(report, "tb1", "MON-CRIT-04")
     assert "for 600s" in evidence(report, "tb1", "MON-CRIT-04")
+    # the app is not deployed here: its rules keep their verdict, saying data is not expected
+    assert "data not expected (no app target is up" in evidence(report, "tb1", "MON-CRIT-01")
+    # the exporters are scraped: the series their rules read exist
+    for item in ("MON-CRIT-02", "MON-WARN-03", "MON-WARN-04", "MON-CRIT-03"):
+        assert "data not expected" not in evidence(report, "tb1", item), item
     assert ("tb2", "INF-05") not in found or found[("tb2", "INF-05")] == "not_applicable"
     targets = json.loads(bed.run("tb1", f"{API}/api/v1/targets"))
     local = {

@@ -80,7 +80,8 @@ def test_prometheus_scrapes_the_app_through_nginx(bed, tmp_path: Path) -> None:
         requests = _api(bed, "/api/v1/query?query=" + quote('http_requests_total{job="app"}'))
         nginx_up = _api(bed, "/api/v1/query?query=" + quote('nginx_up{job="nginx"}'))
         up = len(ours) == 2 and all(t["health"] == "up" for t in ours)
-        if up and wanted <= names and requests["data"]["result"] and nginx_up["data"]["result"]:
+        paths = {r["metric"].get("path") for r in requests["data"]["result"]}
+        if up and wanted <= names and "/api/items" in paths and nginx_up["data"]["result"]:
             break
         time.sleep(3)
     base = f"https://{tb1.address}:443"
@@ -102,6 +103,10 @@ def test_prometheus_scrapes_the_app_through_nginx(bed, tmp_path: Path) -> None:
     outputs.append(audit)
     found = {item: statuses(report)[("tb1", item)] for item in WEB_ITEMS}
     assert set(found.values()) == {"pass"}, {i: evidence(report, "tb1", i) for i in WEB_ITEMS}
+    # every app alert item passes WITH data: the app is scraped, so its series are expected
+    for item in APP_ITEMS:
+        assert statuses(report)[("tb1", item)] == "pass", (item, evidence(report, "tb1", item))
+        assert "data not expected" not in evidence(report, "tb1", item), item
 
     secrets = [
         line.split("=", 1)[1]

@@ -14,8 +14,15 @@ from urllib.parse import quote
 
 import pytest
 
-from hardening.facts.redis import admin_password_shell
-from tests.integration.harden_helpers import audit_json, evidence, pyinfra_changes
+from hardening.facts.redis import (
+    ADMIN_CLI,
+    EXPORTER_USER,
+    acl_password_shell,
+    admin_auth_shell,
+    admin_password_shell,
+    redis_target_shell,
+)
+from tests.integration.harden_helpers import audit_json, evidence, pyinfra_changes, statuses
 
 CA = "/usr/local/share/ca-certificates/hardening-ca.crt"
 OURS = {"9090", "9093", "9094", "9100", "9121", "9187"}
@@ -79,6 +86,11 @@ def test_deploy_puts_every_daemon_behind_tls(bed, tmp_path: Path) -> None:
     assert [m["url"] for m in managers] == ["https://127.0.0.1:9093/api/v2/alerts"]
 
     _, report = audit_json(bed, tmp_path)
+    # the exporter's user reads Redis, so the series MON-WARN-04's rule reads exist
+    assert statuses(report)[("tb1", "MON-WARN-04")] == "pass", evidence(
+        report, "tb1", "MON-WARN-04"
+    )
+    assert "data not expected" not in evidence(report, "tb1", "MON-WARN-04")
     for host, ports in SERVED.items():
         assert not _plaintext(report, host) & OURS, evidence(report, host, "SEC-03")
         assert all(f"{port} (tls" in evidence(report, host, "SEC-03") for port in ports)
@@ -93,8 +105,16 @@ def test_deploy_puts_every_daemon_behind_tls(bed, tmp_path: Path) -> None:
     assert set(keys.split("\n")) - {""} == {"600 prometheus"}
     env_file = "/etc/default/prometheus-redis-exporter"
     assert bed.run("tb1", f"stat -c '%a %U' {env_file}").strip() == "600 root"
-    password = bed.run("tb1", admin_password_shell()).strip()  # the exporter logs in as admin
-    assert len(password) >= 20
+    # the exporter logs in as its own introspection-only ACL user, not as admin
+    admin = bed.run("tb1", admin_password_shell()).strip()
+    password = bed.run("tb1", acl_password_shell(EXPORTER_USER)).strip()
+    assert len(password) == 40 and len(admin) >= 20 and password != admin
+    assert bed.run("tb1", f"grep '^REDIS_USER=' {env_file}").strip() == "REDIS_USER=exporter"
+    assert bed.run("tb1", "stat -c '%a %U' /etc/redis/hardening-auth.conf").strip() == "640 redis"
+    target = redis_target_shell("/etc/redis/redis.conf")
+    live = bed.run("tb1", f"{target} {admin_auth_shell()} {ADMIN_CLI} $t ACL LIST")
+    exporter = next(line for line in live.splitlines() if line.startswith("user exporter on "))
+    assert "-@all" in exporter and "+info" in exporter and "~" not in exporter, exporter
     argv = bed.run("tb1", "tr '\\0' ' ' < /proc/$(pgrep -f -o prometheus-redis-exporter)/cmdline")
     assert "tls-server-cert-file" in argv and password not in argv
 
@@ -105,3 +125,4 @@ def test_deploy_puts_every_daemon_behind_tls(bed, tmp_path: Path) -> None:
     outputs.append(bed.hardening("audit", bed.inventory, "-v"))
     for done in outputs:
         assert password not in done.stdout + done.stderr
+        assert admin not in done.stdout + done.stderr

@@ -15,10 +15,12 @@ import yaml
 from hardening.alert_rules import ALERTS, by_item
 from hardening.catalog import CATALOG
 from hardening.checks import HostContext, registry
+from hardening.checks.monitoring import RULE_METRICS
 from hardening.deploys.monitoring import scrape_jobs
 from hardening.facts.prometheus import (
     DashboardFile,
     PrometheusRules,
+    PrometheusSeries,
     PrometheusServer,
     PrometheusTargets,
 )
@@ -69,8 +71,16 @@ def node_targets(tb1: str = "up") -> dict:
 
 FACTS = {
     cls.__name__: cls
-    for cls in (PrometheusRules, PrometheusTargets, PrometheusServer, DashboardFile)
+    for cls in (
+        PrometheusRules,
+        PrometheusTargets,
+        PrometheusServer,
+        DashboardFile,
+        PrometheusSeries,
+    )
 }
+#: Every metric the rules read has series (the data check is tested in test_monitoring_data).
+ALL_SERIES = {"reachable": True, "series": dict.fromkeys(RULE_METRICS, 1)}
 
 
 def context(**facts: Any) -> HostContext:
@@ -80,6 +90,7 @@ def context(**facts: Any) -> HostContext:
         PrometheusTargets: node_targets(),
         PrometheusServer: SERVER,
         DashboardFile: DASHBOARD,
+        PrometheusSeries: ALL_SERIES,
         **{FACTS[name]: value for name, value in facts.items()},
     }
     return HostContext("tb1", ("monitoring",), {}, lambda cls, **kwargs: values[cls])

@@ -116,29 +116,14 @@ def test_web_config_is_validated_where_promtool_exists() -> None:
     )
 
 
-def test_redis_exporter_password_is_copied_on_the_host_never_in_a_command() -> None:
-    state = {"host_password": True, "synced": False, "mode": "644", "user": ""}
-    fake = FakeHost(ServiceArgs=[], RedisExporterAuth=state)
-    (copy,) = (text(c) for c in commands(monitoring.redis_exporter_auth, fake))
-    assert copy.startswith("a=$(sed -n 's/^user admin on >")
-    assert copy.index("chmod 0600") < copy.index("printf") and "REDIS_USER=admin" in copy
-    assert copy.endswith("systemctl restart prometheus-redis-exporter")
-    synced = {"host_password": True, "synced": True, "mode": "600", "user": "admin"}
-    for current, why in (
-        (synced, "holds Redis' current admin credential"),
-        ({"host_password": False, "synced": False, "mode": "644"}, "no admin password"),
-    ):
-        fake = FakeHost(ServiceArgs=[], RedisExporterAuth=current)
-        assert commands(monitoring.redis_exporter_auth, fake) == []
-        assert why in fake.noops[0]
-
-
 def test_facts_parse_args_and_auth_state() -> None:
     assert ServiceArgs().process(["#absent"]) is None
     assert ServiceArgs().process(["#present"]) == []
     assert ServiceArgs().process(["#present", 'ARGS="--a=1 --b="']) == ["--a=1", "--b="]
     assert RedisExporterAuth().process(["host_password", "synced", "mode:600"]) == {
         "host_password": True,
+        "exporter_current": False,
+        "exporter_login": False,
         "synced": True,
         "mode": "600",
         "user": "",
@@ -147,8 +132,10 @@ def test_facts_parse_args_and_auth_state() -> None:
     assert RedisExporterAuth().process(["mode:"])["host_password"] is False
     command = RedisExporterAuth().command("/etc/default/r", "/etc/redis/a.conf").get_raw_value()
     assert "echo $a" not in command
-    # the only printf of the password feeds sha256sum: its value never reaches the output
-    assert command.count("printf") == 1 and "| sha256sum" in command.split("printf", 1)[1]
+    # the printfs of a password feed redis-cli (answer compared, not printed) and sha256sum
+    first, second = command.split("printf")[1:]
+    assert first.startswith(" 'AUTH exporter %s\\n' \"$e\" | timeout 5 redis-cli")
+    assert "| sha256sum" in second
 
 
 def test_api_facts_try_https_with_the_ca_first() -> None:

@@ -32,6 +32,8 @@ def test_exporter_auth_fact_reads_user_hash_and_mode() -> None:
     parsed = RedisExporterAuth().process([f"pwsha:{digest}", "user:exporter", "mode:600"])
     assert parsed == {
         "host_password": False,
+        "exporter_current": False,
+        "exporter_login": False,
         "synced": False,
         "mode": "600",
         "user": "exporter",

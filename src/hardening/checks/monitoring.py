@@ -2,16 +2,40 @@
 
 Judged from what the running Prometheus has *loaded* (its HTTP API), not from
 files: a rules file that Prometheus rejected or never read alerts nobody.
+
+A rule that reads metrics nobody scrapes never fires either, so each alert item also asks
+Prometheus (one batched query for every rule's metrics) whether the metrics its rule reads
+have series -- for the metrics whose source the inventory declares (:func:`metric_source`,
+:func:`data_expected`):
+
+* ``up``: Prometheus itself, always;
+* ``node_*``: the node exporters (job ``node``, every inventory host);
+* ``pg_*``: the PostgreSQL exporters (job ``postgres``, present when the inventory has a
+  database host);
+* ``redis_*``: the Redis exporters (job ``redis``, present when the inventory has a
+  ``cache`` host);
+* the reference app's series (the rules of ``APP_ITEMS``): job ``app``, expected once one of
+  its targets is up, i.e. a ``web`` host has the app deployed and Prometheus reads its
+  ``/metrics`` (a web host without the app is no source; a deployed app that went down is
+  reported by ``InstanceDown``, OPS-D-01);
+* anything else (``deployment_timestamp_seconds``, ``backup_*``, ``log_messages_total``: no
+  component of this toolkit exports them yet, see docs/alerts.md): not expected.
+
+The jobs come from the scrape configuration deploys/monitoring.py renders from the inventory
+(``scrape_jobs``), read back from Prometheus' active targets. A metric whose source is
+expected but has no series fails the item; one whose source is not expected keeps the
+rule's verdict, and the evidence says that data is not expected.
 """
 
 from __future__ import annotations
 
-from hardening.alert_rules import ALERTS, AlertSpec, by_item, normalise
+from hardening.alert_rules import ALERTS, APP_ITEMS, AlertSpec, by_item, normalise, rule_metrics
 from hardening.catalog import CATALOG
 from hardening.checks import HostContext, check
 from hardening.facts.prometheus import (
     DashboardFile,
     PrometheusRules,
+    PrometheusSeries,
     PrometheusServer,
     PrometheusTargets,
 )
@@ -27,6 +51,65 @@ def _describe(rule: dict) -> str:
         f"{rule['name']}: expr {rule['query']}; for {int(rule['duration'])}s; "
         f"severity {labels.get('severity', 'none')}; health {rule['health'] or 'unknown'}"
     )
+
+
+#: Metric name prefixes and the scrape job that exports them.
+_PREFIX_JOBS = (("node_", "node"), ("pg_", "postgres"), ("redis_", "redis"))
+#: Series of the reference app's ``/metrics`` (job ``app``).
+APP_METRICS = frozenset(name for item in APP_ITEMS for name in rule_metrics(item))
+#: Every metric any alert rule reads (the one batched series query).
+RULE_METRICS = tuple(sorted({name for spec in ALERTS for name in rule_metrics(spec.item)}))
+
+
+def metric_source(name: str) -> str:
+    """The scrape job a metric comes from; ``""`` when no component of this toolkit
+    exports it.
+
+    **Example:**
+
+    >>> metric_source("pg_up"), metric_source("http_requests_total"), metric_source("up")
+    ('postgres', 'app', 'prometheus')
+    """
+    if name == "up":
+        return "prometheus"
+    if name in APP_METRICS:
+        return "app"
+    return next((job for prefix, job in _PREFIX_JOBS if name.startswith(prefix)), "")
+
+
+def data_expected(job: str, targets: list[dict]) -> tuple[bool, str]:
+    """(expected, why) for series of ``job`` given Prometheus' active targets: exporters'
+    jobs when the inventory gave them targets, the app's once a target of it is up."""
+    if job == "prometheus":
+        return True, "Prometheus itself"
+    if not job:
+        return False, "no component of this toolkit exports it yet"
+    ours = [t for t in targets if t["job"] == job]
+    if not ours:
+        return False, f"no {job} scrape target (the inventory declares no source)"
+    if job == "app" and not any(t["health"] == "up" for t in ours):
+        return False, "no app target is up (no web host has the app deployed)"
+    return True, f"{len(ours)} {job} target(s)"
+
+
+def _data_problems(ctx: HostContext, spec: AlertSpec) -> tuple[list[str], list[str]]:
+    """(problems, notes): expected metrics of the rule without series; metrics whose source
+    is not expected here."""
+    targets = ctx.fact(PrometheusTargets)["targets"]
+    series = ctx.fact(PrometheusSeries, names=RULE_METRICS)
+    if not series["reachable"]:
+        return ["Prometheus did not answer the series query"], []
+    problems, notes = [], []
+    for name in sorted(rule_metrics(spec.item)):
+        expected, why = data_expected(metric_source(name), targets)
+        if not expected:
+            notes.append(f"{name}: data not expected ({why})")
+        elif not series["series"].get(name):
+            problems.append(
+                f"rule {spec.alert} reads {name}: no series in Prometheus"
+                " (is its exporter/app scraped?)"
+            )
+    return problems, notes
 
 
 def _judge_rule(ctx: HostContext, spec: AlertSpec) -> tuple[bool, str]:
@@ -50,8 +133,9 @@ def _judge_rule(ctx: HostContext, spec: AlertSpec) -> tuple[bool, str]:
         problems.append(f"for should be at least {spec.duration}")
     if rule["health"] not in ("ok", "unknown", ""):
         problems.append(f"rule health is {rule['health']}")
-    evidence = _describe(rule)
-    return not problems, "; ".join([*problems, evidence])
+    missing, notes = _data_problems(ctx, spec)
+    problems += missing
+    return not problems, "; ".join([*problems, _describe(rule), *notes])
 
 
 def _rule_check(spec: AlertSpec):

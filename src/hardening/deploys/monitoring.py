@@ -7,9 +7,9 @@ of the internal CA, Alertmanager's cluster port is off, and hosts outside ``moni
 neither Prometheus nor Alertmanager (nor an exporter no scrape job reads: the Redis exporter
 outside ``cache``, the PostgreSQL exporter outside the database groups).
 
-Order in ``harden()``: after ``default_passwords`` (the Redis exporter takes Redis'
-``requirepass``) and ``tls`` (same CA; this deploy also trusts it itself), before
-``firewall``.
+Order in ``harden()``: after ``default_passwords`` (the Redis exporter logs in as its own
+introspection-only ACL user ``exporter``, created through the ``admin`` user that SEC-01
+sets up) and ``tls`` (same CA; this deploy also trusts it itself), before ``firewall``.
 """
 
 from __future__ import annotations

@@ -30,10 +30,10 @@ from pyinfra.operations import files
 
 from hardening.alert_rules import ALERTS, GROUPS, AlertSpec
 from hardening.facts.prometheus import PostgresExporterRole, RedisExporterAuth, ServiceArgs
-from hardening.facts.redis import ADMIN_USER, admin_password_shell
+from hardening.facts.redis import ADMIN_USER, EXPORTER_USER, acl_password_shell
 from hardening.operations._render import render
 from hardening.operations._swap import validated_swap
-from hardening.operations.redis import SECRETS_CONF
+from hardening.operations.redis import SECRETS_CONF, exporter_acl_script
 
 RULES_PATH = "/etc/prometheus/rules/hardening.rules.yml"
 PROMETHEUS_CONFIG = "/etc/prometheus/prometheus.yml"
@@ -388,19 +388,25 @@ def redis_exporter_auth(
     secrets_conf: str = SECRETS_CONF,
     unit: str = "prometheus-redis-exporter",
     backend_config: dict | None = None,
+    config: str = "/etc/redis/redis.conf",
 ):
     """
-    Let the Redis exporter authenticate, through its environment file (made 0600 root
-    first): with a secrets backend, as the ACL user ``exporter`` (introspection only; its
-    password comes from the backend, written through stdin); otherwise as the ``admin`` ACL
-    user with its host-generated password from SEC-01's include file, copied on the host by
-    the shell (the ``default`` user is off). Passwords are never in a command line nor
-    printed. Restarts the exporter only when the file changed.
+    Let the Redis exporter authenticate as the introspection-only ACL user ``exporter``
+    (``EXPORTER_ACL``: INFO, CONFIG GET, SLOWLOG, LATENCY ..., no keys), through its
+    environment file (made 0600 root first). With a secrets backend its password comes from
+    the backend (written through stdin; ``deploys/secrets.py`` puts the user in Redis).
+    Otherwise the password is generated *on the host* into SEC-01's include file (0640
+    redis, next to the ``admin`` user, so Redis reloads it at start) and the user is created
+    at runtime with ``ACL SETUSER`` over the admin connection, then verified with
+    ``AUTH exporter``; the shell copies the password into the environment file. Passwords
+    are never in a command line nor printed. Restarts the exporter only when the file
+    changed.
 
     + env_file: the exporter unit's ``EnvironmentFile``
-    + secrets_conf: Redis include file with the ``admin`` user
+    + secrets_conf: Redis include file with the ACL users
     + unit: the exporter's systemd unit
-    + backend_config: the ``secrets_backend`` setting (empty: the ``admin`` user)
+    + backend_config: the ``secrets_backend`` setting (empty: a host-generated password)
+    + config: the main redis.conf (its port or TLS port)
 
     **Example:**
 
@@ -411,22 +417,28 @@ def redis_exporter_auth(
     if host.get_fact(ServiceArgs, path=env_file) is None:
         host.noop(f"the Redis exporter is not installed ({env_file} does not exist)")
         return
-    state = host.get_fact(RedisExporterAuth, env_file=env_file, secrets_conf=secrets_conf)
+    state = host.get_fact(
+        RedisExporterAuth, env_file=env_file, secrets_conf=secrets_conf, config=config
+    )
     if backend_config:
         yield from _exporter_acl_user(state, env_file, unit, backend_config)
         return
     if not state["host_password"]:
         host.noop(f"no {ADMIN_USER} password in {secrets_conf}: the exporter needs none")
         return
-    if state["synced"] and state["user"] == ADMIN_USER and state["mode"] == "600":
-        host.noop(f"{env_file} (0600) holds Redis' current {ADMIN_USER} credential")
+    if state["exporter_current"] and state["exporter_login"]:
+        host.noop(f"the {EXPORTER_USER} ACL user logs in ({secrets_conf})")
+    else:
+        yield StringCommand(exporter_acl_script(config, secrets_conf))
+    if state["synced"] and state["user"] == EXPORTER_USER and state["mode"] == "600":
+        host.noop(f"{env_file} (0600) holds the {EXPORTER_USER} user's current password")
         return
     yield StringCommand(
-        f'a=$({admin_password_shell(secrets_conf)}) && [ -n "$a" ] && chmod 0600',
+        f'e=$({acl_password_shell(EXPORTER_USER, secrets_conf)}) && [ -n "$e" ] && chmod 0600',
         QuoteString(env_file),
         "&& sed -i '/^REDIS_PASSWORD=/d; /^REDIS_USER=/d'",
         QuoteString(env_file),
-        f'&& printf "REDIS_USER={ADMIN_USER}\\nREDIS_PASSWORD=\'%s\'\\n" "$a" >>',
+        f'&& printf "REDIS_USER={EXPORTER_USER}\\nREDIS_PASSWORD=\'%s\'\\n" "$e" >>',
         QuoteString(env_file),
         f"&& systemctl restart {unit}",
     )

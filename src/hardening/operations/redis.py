@@ -19,8 +19,10 @@ from hardening.facts.redis import (
     ACL_CONF,
     ADMIN_CLI,
     ADMIN_USER,
+    EXPORTER_USER,
     RedisAclUsers,
     RedisConfig,
+    acl_password_shell,
     admin_auth_shell,
     admin_password_shell,
     redis_target_shell,
@@ -30,18 +32,22 @@ from hardening.operations.secrets import backend, ensure_credential
 from hardening.rotation import (
     ADMIN_ACL,
     DEFAULT_OFF_ACL,
+    EXPORTER_ACL,
     RedisAcl,
     redis_acl_conf,
     write_file_command,
 )
 from hardening.secrets import generate_password
 
-#: Redis configuration fragment holding the ACL users (``default`` off, ``admin``, and with a
-#: secrets backend ``app`` and ``exporter``); 0640 redis:redis.
+#: Redis configuration fragment holding the ACL users (``default`` off, ``admin``, ``exporter``
+#: once deploys/monitoring.py ran, and with a secrets backend ``app``); 0640 redis:redis.
 SECRETS_CONF = ACL_CONF
 #: redis-cli as the ``default`` user (or whoever ``REDISCLI_AUTH`` is), connection flags in ``$t``
 #: (:func:`~hardening.facts.redis.redis_target_shell`: plaintext port, else the TLS port).
 _CLI = "timeout 5 redis-cli --no-auth-warning $t"
+
+#: Shell: 40 random alphanumerics from the host's /dev/urandom.
+_NEW_PASSWORD = "$(head -c 64 /dev/urandom | base64 | tr -dc A-Za-z0-9 | head -c 40)"
 
 
 def _acl_done(acl: dict, live: bool) -> bool:
@@ -69,15 +75,18 @@ def admin_acl_script(
     header = "# managed by hardening: the default user is off; our tooling logs in as admin"
     lines = shlex.quote(f"{header}\nuser default {DEFAULT_OFF_ACL}\n")
     admin_line = shlex.quote(f"user {ADMIN_USER} on >%s {ADMIN_ACL}\\n")
+    # the exporter's host-generated user (operations/monitoring.py) stays
+    keep = f"{{ grep -h '^user {EXPORTER_USER} on >' {quoted} 2>/dev/null || true; }}"
     write = (
         f"tmp={shlex.quote(secrets_conf + '.hardening-tmp')};"
-        f' (umask 077; printf %s {lines} > "$tmp"; printf {admin_line} "$pw" >> "$tmp")'
+        f' (umask 077; printf %s {lines} > "$tmp"; printf {admin_line} "$pw" >> "$tmp";'
+        f' {keep} >> "$tmp")'
         f' && chown redis:redis "$tmp" && chmod 0640 "$tmp" && mv -f "$tmp" {quoted}'
     )
     script = (
         redis_target_shell(config) + f" old=$(sed -n 's/^requirepass //p' {quoted} 2>/dev/null);"
         f" pw=$({admin_password_shell(secrets_conf)});"
-        ' [ -n "$pw" ] || pw=$(head -c 64 /dev/urandom | base64 | tr -dc A-Za-z0-9 | head -c 40);'
+        f' [ -n "$pw" ] || pw={_NEW_PASSWORD};'
         f' admin() {{ REDISCLI_AUTH="$pw" {_CLI} --user {ADMIN_USER} "$@"; }};'
     )
     if not runtime:
@@ -97,6 +106,38 @@ def admin_acl_script(
         f" {write} && {_include_shell(config, secrets_conf)} &&"
         f' if [ "$(printf %s {disable} | admin 2>&1 | tr -d "\\n")" != OKOKOK ]; then'
         f" systemctl restart {service}; {is_admin}; fi"
+    )
+
+
+def exporter_acl_line(password: str = "%s") -> str:
+    """The include file's line of the exporter's ACL user (``%s``: a printf format)."""
+    return f"user {EXPORTER_USER} on >{password} {EXPORTER_ACL}"
+
+
+def exporter_acl_script(config: str, secrets_conf: str) -> str:
+    """Shell: the introspection-only ACL user ``exporter`` (:data:`EXPORTER_ACL`) with a
+    password generated on the host (kept when ``secrets_conf`` has one), persisted in
+    ``secrets_conf`` (0640 redis, next to ``admin``) and created at runtime with
+    ``ACL SETUSER`` through the admin connection; fails unless ``AUTH exporter`` then
+    succeeds. Passwords travel only through ``printf`` (a builtin) into redis-cli's stdin or
+    ``REDISCLI_AUTH``, never argv nor output."""
+    quoted, tmp = shlex.quote(secrets_conf), shlex.quote(secrets_conf + ".hardening-tmp")
+    line = shlex.quote(exporter_acl_line() + "\\n")
+    setuser = shlex.quote(f"ACL SETUSER {EXPORTER_USER} reset on >%s {EXPORTER_ACL}\\n")
+    auth = shlex.quote(f"AUTH {EXPORTER_USER} %s\\n")
+    fail = "echo 'Redis: the exporter user could not be"
+    return (
+        f"{redis_target_shell(config)} {admin_auth_shell(secrets_conf)}"
+        f' [ -n "$a" ] || {{ {fail} made: no admin password in {quoted}\' >&2; exit 1; }};'
+        f" e=$({acl_password_shell(EXPORTER_USER, secrets_conf)});"
+        f' [ -n "$e" ] || e={_NEW_PASSWORD};'
+        f" (umask 077; {{ grep -v '^user {EXPORTER_USER} ' {quoted} || true; }} > {tmp};"
+        f' printf {line} "$e" >> {tmp}) && chown redis:redis {tmp} && chmod 0640 {tmp}'
+        f" && mv -f {tmp} {quoted} || exit 1;"
+        f' [ "$(printf {setuser} "$e" | {_CLI} --user {ADMIN_USER} 2>&1)" = OK ] ||'
+        f" {{ {fail} created with ACL SETUSER' >&2; exit 1; }};"
+        f' [ "$(printf {auth} "$e" | (unset REDISCLI_AUTH; {_CLI}) 2>&1)" = OK ] ||'
+        f" {{ {fail} verified: AUTH {EXPORTER_USER} failed' >&2; exit 1; }}"
     )
 
 
