@@ -12,6 +12,11 @@ import pytest
 
 from tests.integration.harden_helpers import audit_json, evidence, pyinfra_changes, statuses
 from tests.integration.s3_fixture import s3_service  # noqa: F401  (pytest fixture)
+from tests.integration.textfile_helpers import (
+    alert_passes_with_data,
+    node_samples,
+    wait_for_series,
+)
 
 ITEMS = (
     "DB-01",
@@ -80,6 +85,32 @@ def test_deploy_and_drill_make_items_pass_and_rerun_changes_nothing(bed, tmp_pat
     assert bed.run("tb1", f"test -e {SCRATCH} && echo left || echo gone").strip() == "gone"
     second = bed.pyinfra("deploys/backups.py", "--limit", "tb1")
     assert pyinfra_changes(second) == 0, second.stdout[-3000:]
+
+
+def test_backup_runs_are_recorded_for_prometheus(bed) -> None:
+    """MON-INFO-02's data: every run writes backup.prom (the first backup by the deploy, then
+    the systemd unit's ExecStopPost); a failed run keeps the last success time."""
+    ok = 'backup_last_exit_code{stanza="main"}'
+    success = 'backup_last_success_timestamp_seconds{stanza="main"}'
+    first = node_samples(bed, "tb1", "backup_")
+    assert first[ok] == 0 and first[success] > 0, first
+    assert 'backup_last_duration_seconds{stanza="main"}' in first
+    failed = bed.ssh("tb1", "systemctl start hardening-backup@nonsense.service")
+    assert failed.returncode != 0
+    after_failure = node_samples(bed, "tb1", "backup_")
+    assert after_failure[ok] != 0 and after_failure[success] == first[success], after_failure
+    bed.run("tb1", "systemctl start hardening-backup@incr.service")
+    after_incr = node_samples(bed, "tb1", "backup_")
+    assert after_incr[ok] == 0 and after_incr[success] >= first[success], after_incr
+    assert wait_for_series(bed, "tb1", "backup_last_success_timestamp_seconds"), (
+        "the host's Prometheus never scraped backup_last_success_timestamp_seconds"
+    )
+
+
+def test_backup_alert_has_data_once_monitoring_is_deployed(bed, tmp_path: Path) -> None:
+    """MON-INFO-02 end to end: the monitoring host's Prometheus (deploys/monitoring.py) reads
+    the backup series and the item passes with them (a repository is declared)."""
+    alert_passes_with_data(bed, tmp_path, "MON-INFO-02", "BackupNotCompleted")
 
 
 def test_restore_target_not_empty_is_refused(bed) -> None:

@@ -17,6 +17,11 @@ from pathlib import Path
 import pytest
 
 from tests.integration.harden_helpers import audit_json, evidence, pyinfra_changes, statuses
+from tests.integration.textfile_helpers import (
+    alert_passes_with_data,
+    node_samples,
+    wait_for_series,
+)
 
 SECRET = "s3cr3t-jwt-value-never-printed-0123456789abcdef"
 SERVER = r"""
@@ -166,6 +171,10 @@ def test_release_passes_gates_and_is_documented(bed, tmp_path: Path) -> None:
     assert (tmp_path / "runs" / "v2" / "tb1" / "snapshot.json").exists()
     assert (tmp_path / "docs" / "v2.md").exists()
     assert "releases/v2" in bed.run("tb1", "cat /var/lib/hardening/deployday/v2/NOTES.md")
+    deployed = node_samples(bed, "tb1", "deployment_")  # MON-INFO-01's data
+    assert deployed['deployment_info{service="app",version="v2"}'] == 1, deployed
+    assert deployed['deployment_timestamp_seconds{service="app"}'] > 1.7e9, deployed
+    assert wait_for_series(bed, "tb1", "deployment_timestamp_seconds"), deployed
     assert (
         bed.run("tb1", "ls /etc/nginx/conf.d/ /etc/postgresql/15/main/conf.d/").count("deployday")
         == 0
@@ -231,3 +240,9 @@ def test_no_secret_in_outputs(bed) -> None:
     bed.outputs.append(bed.ssh("tb1", "cat /var/lib/hardening/deployday/*/*.json; ps auxww"))
     for done in bed.outputs:
         assert SECRET not in done.stdout + done.stderr
+
+
+def test_deployment_alert_has_data_once_monitoring_is_deployed(bed, tmp_path: Path) -> None:
+    """MON-INFO-01 end to end: the monitoring host's Prometheus (deploys/monitoring.py) reads
+    deployment_timestamp_seconds from the released host and the item passes with it."""
+    alert_passes_with_data(bed, tmp_path, "MON-INFO-01", "DeploymentHappened")

@@ -13,6 +13,11 @@ from pathlib import Path
 import pytest
 
 from tests.integration.harden_helpers import audit_json, evidence, pyinfra_changes, statuses
+from tests.integration.textfile_helpers import (
+    alert_passes_with_data,
+    node_samples,
+    wait_for_series,
+)
 
 ITEMS = (
     "INF-06",
@@ -61,6 +66,18 @@ def test_fresh_hosts_fail(bed, tmp_path: Path) -> None:
             assert found[(host, item)] == "fail", (host, item, evidence(report, host, item))
 
 
+def _journal_entries_are_counted(bed) -> None:
+    """MON-INFO-04's data: every host's counter of journal entries grows (monotonic) and the
+    host's Prometheus (Debian's default configuration scrapes the local node exporter) has it."""
+    name = 'log_messages_total{source="journal"}'
+    for host in TB:
+        before = node_samples(bed, host, "log_messages_total")[name]
+        bed.run(host, "logger -t hardening-test one; logger -t hardening-test two")
+        bed.run(host, "systemctl start hardening-log-volume.service")
+        assert node_samples(bed, host, "log_messages_total")[name] >= before + 2
+    assert wait_for_series(bed, "tb1", "log_messages_total"), "log_messages_total never scraped"
+
+
 def test_deploy_makes_items_pass_and_rerun_changes_nothing(bed, tmp_path: Path) -> None:
     first = bed.pyinfra("deploys/logs.py")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
@@ -88,6 +105,7 @@ def test_deploy_makes_items_pass_and_rerun_changes_nothing(bed, tmp_path: Path) 
     assert bed.run("tb1", f"stat -c %a /var/backups/hardening-config/{archive}").strip() == "600"
     assert "etc/app-secret" in bed.run("tb1", f"tar tzf /var/backups/hardening-config/{archive}")
     _relp_clients_are_checked(bed)
+    _journal_entries_are_counted(bed)
     second = bed.pyinfra("deploys/logs.py")
     assert second.returncode == 0, second.stdout[-3000:]
     assert pyinfra_changes(second) == 0, second.stdout[-3000:] + second.stderr[-3000:]
@@ -143,3 +161,9 @@ def test_backend_error_fails_dep02(bed, tmp_path: Path) -> None:
     assert found[("tb2", "DEP-02")] == "fail", evidence(report, "tb2", "DEP-02")
     assert "hardening-demo-app.service: 1 err" in evidence(report, "tb2", "DEP-02")
     assert found[("tb1", "DEP-02")] == "pass"
+
+
+def test_log_volume_alert_has_data_once_monitoring_is_deployed(bed, tmp_path: Path) -> None:
+    """MON-INFO-04 end to end: with the journal counters deployed, the monitoring host's
+    Prometheus (deploys/monitoring.py) has log_messages_total and the item passes with it."""
+    alert_passes_with_data(bed, tmp_path, "MON-INFO-04", "LogVolumeAnomaly")

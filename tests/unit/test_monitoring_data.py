@@ -57,7 +57,9 @@ def test_every_rule_metric_has_a_documented_source_or_none() -> None:
     assert metric_source("node_cpu_seconds_total") == "node"
     assert metric_source("redis_rejected_connections_total") == "redis"
     assert metric_source("websocket_connections_total") == "app"
-    assert metric_source("backup_last_exit_code") == ""
+    assert metric_source("backup_last_exit_code") == "backup"
+    assert metric_source("deployment_timestamp_seconds") == "deploy"
+    assert metric_source("log_messages_total") == "logs"
     assert data_expected("", [])[0] is False
     assert data_expected("prometheus", [])[0] is True
     app_down = targets(("app", "down"))["targets"]

@@ -18,8 +18,15 @@ have series -- for the metrics whose source the inventory declares (:func:`metri
   its targets is up, i.e. a ``web`` host has the app deployed and Prometheus reads its
   ``/metrics`` (a web host without the app is no source; a deployed app that went down is
   reported by ``InstanceDown``, OPS-D-01);
-* anything else (``deployment_timestamp_seconds``, ``backup_*``, ``log_messages_total``: no
-  component of this toolkit exports them yet, see docs/alerts.md): not expected.
+* ``backup_*``: written by the backup job after every pgBackRest run into the node
+  exporter's textfile collector (``backup.prom``); expected when the inventory gives the
+  monitoring host a backup repository (``backup_s3_endpoint``) and a database is scraped;
+* ``deployment_*``: written by the deploy-day tool when a release goes live
+  (``deployment.prom``); expected once a release has gone live (until then there is no
+  deployment to notify about);
+* ``log_messages_total``: counted from the journal every minute by a timer deploys/logs.py
+  installs on every host (``log-volume.prom``); expected once a host exports it;
+* anything else: not expected (no component of this toolkit exports it).
 
 The jobs come from the scrape configuration deploys/monitoring.py renders from the inventory
 (``scrape_jobs``), read back from Prometheus' active targets. A metric whose source is
@@ -55,6 +62,23 @@ def _describe(rule: dict) -> str:
 
 #: Metric name prefixes and the scrape job that exports them.
 _PREFIX_JOBS = (("node_", "node"), ("pg_", "postgres"), ("redis_", "redis"))
+#: Metrics hosts write into the node exporter's textfile collector, by prefix, and producer.
+_TEXTFILE_JOBS = (("backup_", "backup"), ("deployment_", "deploy"), ("log_messages_", "logs"))
+#: What each textfile producer is, and why its data is not expected when it is not declared.
+TEXTFILE_PRODUCERS = {
+    "backup": (
+        "the backup job writes it after every run (backup.prom)",
+        "no backup repository (backup_s3_endpoint) for a scraped database",
+    ),
+    "deploy": (
+        "the deploy-day tool writes it when a release goes live (deployment.prom)",
+        "no release has gone live through deploy-day yet",
+    ),
+    "logs": (
+        "deploys/logs.py's timer counts journal entries every minute (log-volume.prom)",
+        "deploys/logs.py has not installed the journal counter on any host",
+    ),
+}
 #: Series of the reference app's ``/metrics`` (job ``app``).
 APP_METRICS = frozenset(name for item in APP_ITEMS for name in rule_metrics(item))
 #: Every metric any alert rule reads (the one batched series query).
@@ -74,16 +98,51 @@ def metric_source(name: str) -> str:
         return "prometheus"
     if name in APP_METRICS:
         return "app"
-    return next((job for prefix, job in _PREFIX_JOBS if name.startswith(prefix)), "")
+    prefixes = _PREFIX_JOBS + _TEXTFILE_JOBS
+    return next((job for prefix, job in prefixes if name.startswith(prefix)), "")
 
 
-def data_expected(job: str, targets: list[dict]) -> tuple[bool, str]:
+def declared_producers(ctx: HostContext, targets: list[dict], series: dict) -> frozenset[str]:
+    """The textfile producers (:data:`TEXTFILE_PRODUCERS`) this inventory has: backups where
+    the monitoring host knows a backup repository and a database is scraped; deployments
+    once a release went live and log volume once a host counts its journal (their series
+    exist: the inventory does not say whether those producers ran)."""
+    found = set()
+    if ctx.setting("backup_s3_endpoint", "") and any(t["job"] == "postgres" for t in targets):
+        found.add("backup")
+    found.update(
+        job
+        for job, name in (
+            ("deploy", "deployment_timestamp_seconds"),
+            ("logs", "log_messages_total"),
+        )
+        if series["series"].get(name)
+    )
+    return frozenset(found)
+
+
+def data_expected(
+    job: str, targets: list[dict], producers: frozenset[str] = frozenset()
+) -> tuple[bool, str]:
     """(expected, why) for series of ``job`` given Prometheus' active targets: exporters'
-    jobs when the inventory gave them targets, the app's once a target of it is up."""
+    jobs when the inventory gave them targets, the app's once a target of it is up, a
+    textfile producer's when it is among ``producers`` and node exporters are scraped.
+
+    **Example:**
+
+    >>> data_expected("backup", [{"job": "node", "health": "up"}], frozenset({"backup"}))
+    (True, 'the backup job writes it after every run (backup.prom); 1 node target(s)')
+    """
     if job == "prometheus":
         return True, "Prometheus itself"
     if not job:
         return False, "no component of this toolkit exports it yet"
+    if job in TEXTFILE_PRODUCERS:
+        what, absent = TEXTFILE_PRODUCERS[job]
+        nodes = [t for t in targets if t["job"] == "node"]
+        if job not in producers or not nodes:
+            return False, absent if nodes else "no node scrape target"
+        return True, f"{what}; {len(nodes)} node target(s)"
     ours = [t for t in targets if t["job"] == job]
     if not ours:
         return False, f"no {job} scrape target (the inventory declares no source)"
@@ -100,8 +159,9 @@ def _data_problems(ctx: HostContext, spec: AlertSpec) -> tuple[list[str], list[s
     if not series["reachable"]:
         return ["Prometheus did not answer the series query"], []
     problems, notes = [], []
+    producers = declared_producers(ctx, targets, series)
     for name in sorted(rule_metrics(spec.item)):
-        expected, why = data_expected(metric_source(name), targets)
+        expected, why = data_expected(metric_source(name), targets, producers)
         if not expected:
             notes.append(f"{name}: data not expected ({why})")
         elif not series["series"].get(name):

@@ -70,6 +70,7 @@ def logs() -> None:
                 days=setting(host.data, "logs_retention_days"),
             )
         logs_ops.marker_timer(name="Hourly log forwarding marker")
+    logs_ops.log_volume_timer(name="Journal entries counted for Prometheus (MON-INFO-04)")
     logs_ops.review_timer(
         name="Daily error log review", on_calendar=setting(host.data, "logs_review_calendar")
     )

@@ -13,7 +13,7 @@ from io import StringIO
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, OperationError, StringCommand, operation
 from pyinfra.api.command import QuoteString
-from pyinfra.facts.files import Sha1File
+from pyinfra.facts.files import Directory, File, Sha1File
 from pyinfra.operations import files, systemd
 
 from hardening.facts.pgbackrest import (
@@ -31,6 +31,10 @@ CIPHER_FILE = f"{CONF_DIR}/conf.d/hardening-cipher.conf"
 PRIVATE_DIR = f"{CONF_DIR}/.hardening"
 ARCHIVE_CONF = "/etc/postgresql/15/main/conf.d/50-hardening-backup.conf"
 UNIT_DIR = "/etc/systemd/system"
+#: Records each backup run for the node exporter's textfile collector (``backup.prom``).
+METRICS_WRITER = "/usr/local/sbin/hardening-backup-metrics"
+#: The node exporter's textfile collector (Debian's default ``--collector.textfile.directory``).
+TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
 _PSQL = "runuser -u postgres -- psql -XAtq"
 
 
@@ -292,10 +296,35 @@ def backup(stanza: str = "main", backup_type: str = "full", only_if_none: bool =
     if only_if_none and host.get_fact(PgbackrestInfo, stanza=stanza)["backups"]:
         host.noop(f"stanza {stanza} already has a backup")
         return
+    yield from install_metrics_writer()
     yield StringCommand(
-        "cd /tmp && runuser -u postgres -- pgbackrest --log-level-console=error",
-        f"--stanza={stanza} --type={backup_type} backup",
+        "cd /tmp && start=$(date +%s) && { runuser -u postgres -- pgbackrest"
+        f" --log-level-console=error --stanza={stanza} --type={backup_type} backup; rc=$?; }};",
+        f'EXIT_STATUS=$rc {METRICS_WRITER} {stanza} "$(($(date +%s) - start))"; exit $rc',
     )
+
+
+def metrics_writer_text() -> str:
+    """The backup-result writer as installed (``templates/hardening-backup-metrics.sh``)."""
+    return render("hardening-backup-metrics.sh")
+
+
+def install_metrics_writer():
+    """Install :data:`METRICS_WRITER` (root, 0755); True when it changed."""
+    return (yield from put_config(METRICS_WRITER, metrics_writer_text(), mode="0755"))
+
+
+def seed_metrics(stanza: str):
+    """Without ``backup.prom`` (backups taken before the writer existed), record the
+    newest existing backup as the last good run, so the metrics exist before the next one."""
+    if not host.get_fact(Directory, path=TEXTFILE_DIR):
+        return
+    if host.get_fact(File, path=f"{TEXTFILE_DIR}/backup.prom"):
+        return
+    backups = host.get_fact(PgbackrestInfo, stanza=stanza)["backups"]
+    if backups:
+        stop = max(int(b["stop"]) for b in backups)
+        yield f"EXIT_STATUS=0 BACKUP_FINISHED_AT={stop} {METRICS_WRITER} {stanza}"
 
 
 def install_units(units: dict[str, str], timers: tuple[str, ...]):
@@ -328,7 +357,9 @@ def schedule(
     diff_calendar: str = "Mon..Sat *-*-* 01:00:00",
 ):
     """
-    systemd timers for a weekly full and daily differential backup.
+    systemd timers for a weekly full and daily differential backup; every run records its
+    result for the node exporter's textfile collector (``backup_last_exit_code``,
+    ``backup_last_success_timestamp_seconds``: MON-INFO-02).
 
     **Example:**
 
@@ -336,8 +367,12 @@ def schedule(
 
         backups.schedule(name="Backup timers", full_calendar="Sun *-*-* 01:00:00")
     """
+    yield from install_metrics_writer()
+    yield from seed_metrics(stanza)
     units = {
-        "hardening-backup@.service": render("hardening-backup@.service.j2", stanza=stanza),
+        "hardening-backup@.service": render(
+            "hardening-backup@.service.j2", stanza=stanza, metrics_writer=METRICS_WRITER
+        ),
         "hardening-backup-full.timer": timer_unit(
             "Full pgBackRest backup (hardening)", full_calendar, "hardening-backup@full.service"
         ),

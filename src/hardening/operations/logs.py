@@ -177,6 +177,27 @@ def marker_timer(interval: str = "1h"):
 
 
 @operation()
+def log_volume_timer(interval: str = "1min"):
+    """
+    MON-INFO-04: every ``interval`` count the journal entries written since the last run into
+    the counter ``log_messages_total{source="journal"}`` of the node exporter's textfile
+    collector (``log-volume.prom``), which alert ``LogVolumeAnomaly`` reads.
+
+    **Example:**
+
+    .. code:: python
+
+        logs.log_volume_timer(name="Log volume counter", interval="1min")
+    """
+    yield from scripted_timer(
+        "hardening-log-volume.sh",
+        "hardening-log-volume",
+        "hardening: journal entry counter for Prometheus",
+        interval=interval,
+    )
+
+
+@operation()
 def review_timer(on_calendar: str = "*-*-* 06:30"):
     """
     OPS-D-02: a daily timer counting error and warning lines per unit of the last 24 h

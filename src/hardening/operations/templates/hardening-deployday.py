@@ -20,6 +20,8 @@ import urllib.parse
 import urllib.request
 
 STATE = "/var/lib/hardening/deployday"
+#: The node exporter's textfile collector (Debian's default directory).
+TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
 
 
 def now():
@@ -390,11 +392,44 @@ def cmd_note(args):
     return gate(args.release, "documentation_note", "pass", f"{release_dir(args.release)}/NOTES.md")
 
 
+def label(value):
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def deployment_metrics(service, version, at):
+    """Exposition text of a release that went live: the time (the series ``changes()``
+    counts: no version label, so a new release changes the value of the same series) and
+    the version as an info series."""
+    name = label(service)
+    return (
+        "# HELP deployment_timestamp_seconds Unix time the service's last release went live.\n"
+        "# TYPE deployment_timestamp_seconds gauge\n"
+        f'deployment_timestamp_seconds{{service="{name}"}} {int(at)}\n'
+        "# HELP deployment_info The release that is live (value 1).\n"
+        "# TYPE deployment_info gauge\n"
+        f'deployment_info{{service="{name}",version="{label(version)}"}} 1\n'
+    )
+
+
+def write_deployment_metrics(service, version, directory=TEXTFILE_DIR):
+    """Write ``deployment.prom`` atomically (tmp + rename) when the collector's directory
+    exists (no node exporter: nothing to write)."""
+    if not os.path.isdir(directory):
+        return
+    path = os.path.join(directory, "deployment.prom")
+    with open(path + ".tmp", "w", encoding="utf-8") as stream:
+        stream.write(deployment_metrics(service, version, time.time()))
+    os.chmod(path + ".tmp", 0o644)
+    os.replace(path + ".tmp", path)
+
+
 def cmd_finish(args):
     record = load_record(args.release)
     record["result"] = args.result
     record["finished"] = now()
     save_record(record)
+    if args.result == "success":
+        write_deployment_metrics("app", args.release)
     print(f"release {args.release}: {args.result}")
     return 0
 
@@ -416,6 +451,8 @@ def cmd_rollback(args):
     record["result"] = "rolled_back"
     record["rolled_back"] = {"at": now(), "to": app["current"], "health": detail}
     save_record(record)
+    if app["current"]:
+        write_deployment_metrics("app", os.path.basename(app["current"]))
     print(f"rolled back to {app['current'] or '(none)'}: {detail}")
     return 0 if ok else 1
 
