@@ -74,12 +74,18 @@ def test_deploy_makes_items_pass_and_rerun_changes_nothing(bed, tmp_path: Path) 
     for item in ("MON-CRIT-02", "MON-WARN-03", "MON-WARN-04", "MON-CRIT-03"):
         assert "data not expected" not in evidence(report, "tb1", item), item
     assert ("tb2", "INF-05") not in found or found[("tb2", "INF-05")] == "not_applicable"
-    targets = json.loads(bed.run("tb1", f"{API}/api/v1/targets"))
-    local = {
-        t["labels"]["job"]: t["health"]
-        for t in targets["data"]["activeTargets"]
-        if t["labels"]["host"] == "tb1"
-    }
+    deadline = time.monotonic() + 60
+    while True:  # a target is "unknown" until its first scrape (one scrape interval)
+        targets = json.loads(bed.run("tb1", f"{API}/api/v1/targets"))
+        local = {
+            t["labels"]["job"]: t["health"]
+            for t in targets["data"]["activeTargets"]
+            if t["labels"]["host"] == "tb1"
+        }
+        if "unknown" not in (local.get("prometheus"), local.get("node")):
+            break
+        assert time.monotonic() < deadline, local
+        time.sleep(2)
     assert local["prometheus"] == "up" and local["node"] == "up", local
     # the exporter's role exists, so MON-CRIT-02 does not fire on a healthy database
     assert _values(bed, "pg_up") == PG_UP
